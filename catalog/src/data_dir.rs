@@ -98,10 +98,7 @@ impl DataDir {
             .snapshot()
             .map_err(|e| Error::delta(qualified_name, e))?;
         let mut rows = 0u64;
-        for file in snapshot
-            .log_data()
-            .into_iter()
-        {
+        for file in snapshot.log_data().into_iter() {
             rows += file.num_records().unwrap_or(0) as u64;
         }
         Ok(rows)
@@ -144,12 +141,15 @@ impl DataDir {
                 .with_columns(expected.fields().cloned())
                 .await
                 .map_err(|e| Error::delta(&name, e))?;
-            tracing::info!(table = %name, "created empty table");
+            tracing::debug!(table = %name, "created empty table");
             if name == "dict_code" {
                 let batch = dict_code_batch(self.catalog)?;
-                let mut writer = RecordBatchWriter::for_table(&created)
+                let mut writer =
+                    RecordBatchWriter::for_table(&created).map_err(|e| Error::delta(&name, e))?;
+                writer
+                    .write(batch)
+                    .await
                     .map_err(|e| Error::delta(&name, e))?;
-                writer.write(batch).await.map_err(|e| Error::delta(&name, e))?;
                 writer
                     .flush_and_commit(&mut created)
                     .await
@@ -201,6 +201,11 @@ impl TableWriter {
             .map_err(|e| Error::delta(&self.name, e))
     }
 
+    /// The table's qualified name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Rows written so far.
     pub fn rows(&self) -> u64 {
         self.rows
@@ -243,8 +248,16 @@ fn schema_differences(table: &str, expected: &StructType, stored: &StructType) -
                     out.push(format!(
                         "  table {table}: column {} is stored {}, schema.sql says {}",
                         field.name(),
-                        if found.is_nullable() { "nullable" } else { "NOT NULL" },
-                        if field.is_nullable() { "nullable" } else { "NOT NULL" },
+                        if found.is_nullable() {
+                            "nullable"
+                        } else {
+                            "NOT NULL"
+                        },
+                        if field.is_nullable() {
+                            "nullable"
+                        } else {
+                            "NOT NULL"
+                        },
                     ));
                 }
             }
@@ -330,7 +343,10 @@ mod tests {
         let url = location_url(&format!("file://{}", nested.display())).unwrap();
         assert!(url.as_str().ends_with("/a/b/"));
         let err = location_url("gopher://host/x").unwrap_err();
-        assert!(err.to_string().contains("gopher:// scheme is not built in"), "{err}");
+        assert!(
+            err.to_string().contains("gopher:// scheme is not built in"),
+            "{err}"
+        );
         assert!(location_url("  ").is_err());
     }
 
@@ -374,9 +390,18 @@ mod tests {
             .unwrap();
         let err = DataDir::open(&location).await.unwrap_err().to_string();
         assert!(err.contains("does not match sql/schema.sql"), "{err}");
-        assert!(err.contains("column region_code is stored as long, schema.sql says string"), "{err}");
-        assert!(err.contains("column region_name (string) is missing"), "{err}");
-        assert!(err.contains("has a column extra (string) that schema.sql does not define"), "{err}");
+        assert!(
+            err.contains("column region_code is stored as long, schema.sql says string"),
+            "{err}"
+        );
+        assert!(
+            err.contains("column region_name (string) is missing"),
+            "{err}"
+        );
+        assert!(
+            err.contains("has a column extra (string) that schema.sql does not define"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

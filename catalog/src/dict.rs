@@ -52,11 +52,18 @@ pub fn values_batch(table: &TableDef, file: &str, sql: &str) -> Result<RecordBat
     let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::new(); table.columns.len()];
     for statement in statements {
         let Statement::Insert(insert) = statement else {
-            return Err(fail(format!("only INSERT … VALUES is allowed, found: {statement}")));
+            return Err(fail(format!(
+                "only INSERT … VALUES is allowed, found: {statement}"
+            )));
         };
         match &insert.table {
             TableObject::TableName(name) if name.to_string() == table.qualified_name() => {}
-            other => return Err(fail(format!("INSERT into {other}, expected {}", table.name))),
+            other => {
+                return Err(fail(format!(
+                    "INSERT into {other}, expected {}",
+                    table.name
+                )))
+            }
         }
         let Some(SetExpr::Values(values)) = insert.source.as_ref().map(|q| q.body.as_ref()) else {
             return Err(fail("INSERT without VALUES".into()));
@@ -73,10 +80,18 @@ pub fn values_batch(table: &TableDef, file: &str, sql: &str) -> Result<RecordBat
             }
             for (index, (expr, column)) in row.iter().zip(&table.columns).enumerate() {
                 let literal = literal(expr).map_err(|m| {
-                    fail(format!("row {}, column {}: {m}", row_number + 1, column.name))
+                    fail(format!(
+                        "row {}, column {}: {m}",
+                        row_number + 1,
+                        column.name
+                    ))
                 })?;
                 let value = literal.cast_to(&column.data_type).map_err(|e| {
-                    fail(format!("row {}, column {}: {e}", row_number + 1, column.name))
+                    fail(format!(
+                        "row {}, column {}: {e}",
+                        row_number + 1,
+                        column.name
+                    ))
                 })?;
                 if value.is_null() && !column.nullable {
                     return Err(fail(format!(
@@ -138,7 +153,12 @@ mod tests {
         for table in catalog.tables() {
             for column in &table.columns {
                 if let Some(set) = &column.code_set {
-                    assert!(sets.contains_key(set), "{}.{} names unknown set {set}", table.name, column.name);
+                    assert!(
+                        sets.contains_key(set),
+                        "{}.{} names unknown set {set}",
+                        table.name,
+                        column.name
+                    );
                 }
             }
         }
@@ -148,8 +168,12 @@ mod tests {
     fn bad_rows_are_reported_with_row_and_column() {
         let catalog = Catalog::builtin().unwrap();
         let table = catalog.table("dict_code").unwrap();
-        let err = values_batch(table, "x.sql", "INSERT INTO dict_code VALUES ('a','b','c',1,NULL,NULL);")
-            .unwrap_err();
+        let err = values_batch(
+            table,
+            "x.sql",
+            "INSERT INTO dict_code VALUES ('a','b','c',1,NULL,NULL);",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("row 1 has 6 values"), "{err}");
         let err = values_batch(
             table,
@@ -157,13 +181,19 @@ mod tests {
             "INSERT INTO dict_code VALUES ('a','b',NULL,1,NULL,NULL,NULL);",
         )
         .unwrap_err();
-        assert!(err.to_string().contains("row 1, column code is NOT NULL"), "{err}");
+        assert!(
+            err.to_string().contains("row 1, column code is NOT NULL"),
+            "{err}"
+        );
         let err = values_batch(
             table,
             "x.sql",
             "INSERT INTO dict_code VALUES ('a','b','c','x',NULL,NULL,NULL);",
         )
         .unwrap_err();
-        assert!(err.to_string().contains("row 1, column sort_order"), "{err}");
+        assert!(
+            err.to_string().contains("row 1, column sort_order"),
+            "{err}"
+        );
     }
 }

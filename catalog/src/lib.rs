@@ -4,6 +4,8 @@
 pub mod data_dir;
 pub mod dict;
 pub mod error;
+pub mod generator;
+pub mod live_table;
 pub mod schema;
 
 pub use data_dir::{DataDir, TableWriter, DEFAULT_DATA_DIR};

@@ -133,8 +133,7 @@ impl Catalog {
                         if let TableConstraint::PrimaryKey(pk) = constraint {
                             for key in &pk.columns {
                                 let key_name = key.column.expr.to_string();
-                                let Some(column) =
-                                    columns.iter_mut().find(|c| c.name == key_name)
+                                let Some(column) = columns.iter_mut().find(|c| c.name == key_name)
                                 else {
                                     return Err(fail(format!(
                                         "table {name}: primary key column {key_name} is not a column"
@@ -158,13 +157,12 @@ impl Catalog {
                     object_name,
                     comment,
                     ..
-                } => apply_comment(&mut tables, object_type, &object_name, comment)
-                    .map_err(&fail)?,
-                other => {
-                    return Err(fail(format!(
-                        "only CREATE SCHEMA, CREATE TABLE and COMMENT ON are allowed, found: {other}"
-                    )))
+                } => {
+                    apply_comment(&mut tables, object_type, &object_name, comment).map_err(&fail)?
                 }
+                other => return Err(fail(format!(
+                    "only CREATE SCHEMA, CREATE TABLE and COMMENT ON are allowed, found: {other}"
+                ))),
             }
         }
         Ok(Catalog { tables })
@@ -247,9 +245,7 @@ fn map_type(data_type: &ast::DataType) -> std::result::Result<(String, DataType)
             "timestamp with time zone".to_string(),
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         ),
-        Sql::DoublePrecision | Sql::Float8 => {
-            ("double precision".to_string(), DataType::Float64)
-        }
+        Sql::DoublePrecision | Sql::Float8 => ("double precision".to_string(), DataType::Float64),
         Sql::Numeric(ExactNumberInfo::PrecisionAndScale(p, s))
         | Sql::Decimal(ExactNumberInfo::PrecisionAndScale(p, s)) => {
             let precision = u8::try_from(*p)
@@ -306,7 +302,11 @@ fn apply_comment(
             let (schema, table, column) = match parts.as_slice() {
                 [t, c] => (PUBLIC_SCHEMA, t.as_str(), c.as_str()),
                 [s, t, c] => (s.as_str(), t.as_str(), c.as_str()),
-                _ => return Err(format!("bad column name in COMMENT ON COLUMN {object_name}")),
+                _ => {
+                    return Err(format!(
+                        "bad column name in COMMENT ON COLUMN {object_name}"
+                    ))
+                }
             };
             let index = find_table(tables, schema, table)
                 .ok_or_else(|| format!("COMMENT ON COLUMN {object_name}: no such table (yet)"))?;
@@ -392,7 +392,11 @@ mod tests {
         assert_eq!(catalog.extra_schemas(), vec!["generator".to_string()]);
         let schema = roster.arrow_schema();
         assert_eq!(
-            schema.field(0).metadata().get(COMMENT_KEY).map(String::as_str),
+            schema
+                .field(0)
+                .metadata()
+                .get(COMMENT_KEY)
+                .map(String::as_str),
             Some("数据来源[代码集 roster_source]")
         );
     }
@@ -400,11 +404,14 @@ mod tests {
     #[test]
     fn bad_definitions_name_the_problem() {
         let err = Catalog::parse("t.sql", "CREATE TABLE t (a money);").unwrap_err();
-        assert!(err.to_string().contains("t.sql: table t, column a: type"), "{err}");
+        assert!(
+            err.to_string().contains("t.sql: table t, column a: type"),
+            "{err}"
+        );
         let err = Catalog::parse("t.sql", "COMMENT ON COLUMN t.a IS 'x';").unwrap_err();
         assert!(err.to_string().contains("no such table"), "{err}");
-        let err = Catalog::parse("t.sql", "CREATE TABLE t (a int); CREATE TABLE t (b int);")
-            .unwrap_err();
+        let err =
+            Catalog::parse("t.sql", "CREATE TABLE t (a int); CREATE TABLE t (b int);").unwrap_err();
         assert!(err.to_string().contains("defined twice"), "{err}");
         let err = Catalog::parse("t.sql", "CREATE TABLE t (a int, PRIMARY KEY (b));").unwrap_err();
         assert!(err.to_string().contains("primary key column b"), "{err}");
@@ -414,7 +421,10 @@ mod tests {
 
     #[test]
     fn code_set_is_taken_from_the_comment_suffix() {
-        assert_eq!(code_set_of("编制类型[代码集 quota_type]").as_deref(), Some("quota_type"));
+        assert_eq!(
+            code_set_of("编制类型[代码集 quota_type]").as_deref(),
+            Some("quota_type")
+        );
         assert_eq!(code_set_of("核定数"), None);
     }
 }

@@ -1,1 +1,17 @@
-//! stub
+//! bianzhi-udfs: SQL functions for 机构编制 analysis, on DataFusion alone.
+//!
+//! Families: `text` (职能分析: similarity of Chinese duty texts, fuzzy search),
+//! `allocation` (资源配置: per-capita rates, inequality), `anomaly` (运行监测:
+//! robust scores). Everything is registered through [`register_all`], which the
+//! engine, the tests and a future cluster executor all call.
+
+use datafusion::error::Result;
+use datafusion::execution::FunctionRegistry;
+
+/// Register every scalar, aggregate and window function of this crate; returns
+/// how many were registered.
+pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<usize> {
+    let registered = 0;
+    let _ = registry;
+    Ok(registered)
+}
