@@ -680,12 +680,13 @@ async fn supervision_table(
             ("其他", "机构编制信息公开不及时"),
         ]);
         let found = frame_start() + Duration::days(rng.range(30, 1800));
+        let source: &&str = rng.pick(&["巡察", "编制核查", "审计"]);
         case_id += 1;
         b.push(&[
             Cell::Int(case_id),
             Cell::Int(*rng.pick(&bodies)),
             Cell::Null,
-            Cell::Text(*rng.pick(&["巡察", "编制核查", "审计"])),
+            Cell::Text(source),
             Cell::Text(issue),
             Cell::Date(found),
             Cell::Text(description),
@@ -885,6 +886,13 @@ mod tests {
         )
         .await;
         assert_eq!(overlaps, 0, "a person holds two posts at once");
+
+        // Nobody is in post past the statutory retirement age (60 men, 55 women).
+        let too_old = count(&ctx, "
+            SELECT count(*) FROM staff_assignment a JOIN person p USING (person_id)
+            WHERE a.exit_date IS NULL
+              AND p.birth_date <= CASE p.gender WHEN '男' THEN DATE '1964-12-01' ELSE DATE '1969-12-01' END").await;
+        assert_eq!(too_old, 0, "people in post past retirement age");
 
         // Month-end headcount stays within the approved count unless over-quota is planted.
         let over = count(&ctx, "

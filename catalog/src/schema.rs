@@ -160,9 +160,11 @@ impl Catalog {
                 } => {
                     apply_comment(&mut tables, object_type, &object_name, comment).map_err(&fail)?
                 }
-                other => return Err(fail(format!(
+                other => {
+                    return Err(fail(format!(
                     "only CREATE SCHEMA, CREATE TABLE and COMMENT ON are allowed, found: {other}"
-                ))),
+                )))
+                }
             }
         }
         Ok(Catalog { tables })

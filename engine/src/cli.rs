@@ -1,6 +1,6 @@
 //! Command-line interface of the `bianzhi` binary.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use bianzhi_catalog::generator::{generate, GenerateOptions};
 use bianzhi_catalog::{DataDir, DEFAULT_DATA_DIR};
 use bianzhi_engine::output::OutputFormat;
+use bianzhi_engine::reports::REPORTS;
 use bianzhi_engine::run::run_script;
 use bianzhi_engine::{Engine, EngineOptions};
 use clap::{Parser, Subcommand};
@@ -33,6 +34,15 @@ enum Command {
         /// Data directory (path or file:// URL); must not hold generated data yet.
         #[arg(long, env = "BIANZHI_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: String,
+    },
+    /// Prepare a small demo city (if the directory has none yet) and run the example reports.
+    Demo {
+        /// Where the demo data lives.
+        #[arg(long, env = "BIANZHI_DEMO_DIR", default_value = "./bianzhi-demo")]
+        data_dir: String,
+        /// Scale of the demo city.
+        #[arg(long, default_value_t = 0.05)]
+        scale: f64,
     },
     /// Run a SQL script (several statements, comments allowed) and print each result.
     Run {
@@ -113,6 +123,34 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 summary.total_rows(),
                 summary.seconds
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { data_dir, scale } => {
+            let data = DataDir::open(&data_dir)
+                .await
+                .with_context(|| format!("opening data directory {data_dir}"))?;
+            if data.row_count("org").await? == 0 {
+                eprintln!("generating a demo city at scale {scale} into {data_dir} …");
+                let summary =
+                    generate(&data, GenerateOptions { scale, seed: 1 }, &|_, _, _| {}).await?;
+                eprintln!(
+                    "generated {} rows in {:.1}s",
+                    summary.total_rows(),
+                    summary.seconds
+                );
+            }
+            let engine = Engine::open(&data_dir).await?;
+            let ctx = engine.session()?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for (name, sql) in REPORTS {
+                writeln!(out, "== sql/reports/{name}")?;
+                run_script(&ctx, name, sql, OutputFormat::Table, &mut out).await?;
+            }
+            writeln!(
+                out,
+                "Run your own: bianzhi run FILE.sql --data-dir {data_dir}"
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use bianzhi_catalog::live_table::LiveDeltaTable;
 use bianzhi_catalog::schema::PUBLIC_SCHEMA;
 use bianzhi_catalog::{DataDir, TableDef};
-use datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use datafusion::catalog::{MemTable, MemorySchemaProvider, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::Result;
+use crate::metadata::{self, META_SCHEMA};
 
 /// The catalog (database) name clients see.
 pub const CATALOG_NAME: &str = "bianzhi";
@@ -29,6 +30,8 @@ pub struct EngineOptions {
 pub struct Engine {
     data: Arc<DataDir>,
     tables: Vec<(TableDef, Arc<LiveDeltaTable>)>,
+    meta_tables: Arc<MemTable>,
+    meta_columns: Arc<MemTable>,
     runtime: Arc<RuntimeEnv>,
     options: EngineOptions,
 }
@@ -49,9 +52,13 @@ impl Engine {
             tables.push((def.clone(), Arc::new(live)));
         }
         let runtime = RuntimeEnvBuilder::new().build_arc()?;
+        let meta_tables = Arc::new(metadata::tables(data.catalog())?);
+        let meta_columns = Arc::new(metadata::columns(data.catalog())?);
         Ok(Engine {
             data: Arc::new(data),
             tables,
+            meta_tables,
+            meta_columns,
             runtime,
             options,
         })
@@ -99,7 +106,16 @@ impl Engine {
             for schema in self.data.catalog().extra_schemas() {
                 catalog.register_schema(&schema, Arc::new(MemorySchemaProvider::new()))?;
             }
+            catalog.register_schema(META_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
         }
+        ctx.register_table(
+            TableReference::full(CATALOG_NAME, META_SCHEMA, "tables"),
+            self.meta_tables.clone(),
+        )?;
+        ctx.register_table(
+            TableReference::full(CATALOG_NAME, META_SCHEMA, "columns"),
+            self.meta_columns.clone(),
+        )?;
         for (def, table) in &self.tables {
             let reference =
                 TableReference::full(CATALOG_NAME, def.schema.as_str(), def.name.as_str());

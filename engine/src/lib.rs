@@ -4,7 +4,9 @@
 
 pub mod engine;
 pub mod error;
+pub mod metadata;
 pub mod output;
+pub mod reports;
 pub mod run;
 pub mod script;
 

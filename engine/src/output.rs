@@ -61,10 +61,6 @@ pub fn write_result(
             writer.write_batches(&refs)?;
             writer.finish()?;
             drop(writer);
-            if rows == 0 {
-                // ArrayWriter writes nothing for no rows; say so explicitly.
-                write!(out, "[]").map_err(io)?;
-            }
             writeln!(out).map_err(io)?;
         }
     }

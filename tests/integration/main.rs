@@ -1,1 +1,4 @@
+//! Integration tests of the `bianzhi` binary and its library, in one test binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli;

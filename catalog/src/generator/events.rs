@@ -170,7 +170,7 @@ pub fn derive_events(staffing: &Staffing, seed: u64) -> Vec<EventRow> {
             }
         }
     }
-    events.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    events.sort_by_key(|e| (e.0, e.1, e.2));
     events
         .into_iter()
         .enumerate()

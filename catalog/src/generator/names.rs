@@ -34,9 +34,11 @@ pub fn person_name(rng: &mut Rng, male: bool) -> String {
     let surname = SURNAMES[rng.weighted(&weights)];
     let chars = if male { MALE_CHARS } else { FEMALE_CHARS };
     let mut name = String::from(surname);
-    name.push_str(*rng.pick(chars));
+    let first: &&str = rng.pick(chars);
+    name.push_str(first);
     if rng.chance(0.7) {
-        name.push_str(*rng.pick(chars));
+        let second: &&str = rng.pick(chars);
+        name.push_str(second);
     }
     name
 }

@@ -483,16 +483,21 @@ pub fn build_orgs(seed: u64) -> Vec<Org> {
                 org.sector = "综合管理";
                 org.welfare_class = Some("公益一类");
             }
+            let health = if kind == 'h' { 1.3 } else { 1.0 };
             org.quotas.push((
                 "事业",
-                b.jitter(f64::from(size) * district_size(district).powf(0.7)),
+                b.jitter(f64::from(size) * health * district_size(district).powf(0.7)),
             ));
             b.push(org);
         }
-        let schools = 8 + (district.census_2020 as f64 / 200_000.0).round() as usize;
+        // Roughly one public school per 80,000 residents, as bodies of their own.
+        let schools = 6 + (district.census_2020 as f64 / 80_000.0).round() as usize;
         for index in 0..schools {
             let place = district.streets[index % district.streets.len()];
-            let stem = SCHOOL_STEMS[(index / district.streets.len() + index) % SCHOOL_STEMS.len()];
+            // Per street, successive schools take successive stems, so names never repeat.
+            let stem = SCHOOL_STEMS[(index / district.streets.len()
+                + index % district.streets.len())
+                % SCHOOL_STEMS.len()];
             let name = format!("{prefix}{place}{stem}");
             let mut org = with_district(base(name, Role::School));
             org.rank = "正科级";
@@ -610,7 +615,7 @@ pub fn chinese_number(n: u32) -> String {
                 }
             ),
             _ => {
-                let units = if n % 10 == 0 {
+                let units = if n.is_multiple_of(10) {
                     ""
                 } else {
                     DIGITS[(n % 10) as usize]
@@ -638,7 +643,7 @@ mod tests {
     #[test]
     fn the_city_has_about_two_thousand_bodies_of_every_tier() {
         let orgs = build_orgs(1);
-        assert!((1800..=2300).contains(&orgs.len()), "{} bodies", orgs.len());
+        assert!((1900..=2300).contains(&orgs.len()), "{} bodies", orgs.len());
         let city_party_gov = orgs
             .iter()
             .filter(|o| o.role == Role::Department && o.tier == "市")

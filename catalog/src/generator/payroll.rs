@@ -175,8 +175,8 @@ impl<'a> RosterBatches<'a> {
                 continue;
             }
             let share = match org.role {
-                Role::Street => 0.45,
-                Role::Hospital => 0.15,
+                Role::Street => 0.6,
+                Role::Hospital => 0.25,
                 Role::Department | Role::Branch => 0.10,
                 _ => 0.05,
             };
@@ -274,9 +274,10 @@ impl<'a> RosterBatches<'a> {
                         let Some(exit_month) = a.exit.and_then(|(d, _)| month_of(d)) else {
                             continue;
                         };
-                        for m in exit_month + 1..=(exit_month + extra).min(MONTHS - 1) {
-                            if months[m].assignment.is_none() {
-                                months[m] = Month {
+                        let last = (exit_month + extra).min(MONTHS - 1);
+                        for month in months.iter_mut().take(last + 1).skip(exit_month + 1) {
+                            if month.assignment.is_none() {
+                                *month = Month {
                                     payer: Some(a.org),
                                     assignment: Some(assignment),
                                     pay: true,

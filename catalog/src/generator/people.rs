@@ -143,17 +143,20 @@ impl ExitReason {
 }
 
 /// A new person of the given kind, aged `age` (years, fractional) on `on`.
+/// The age is kept below the statutory retirement age of `kind` for that sex.
+#[allow(clippy::too_many_arguments)]
 pub fn new_person(
     id: i64,
     seed: u64,
     hash_key: &[u8],
     kind: StaffKind,
+    male: bool,
     age: f64,
     on: NaiveDate,
     used_ids: &mut std::collections::HashSet<String>,
 ) -> Person {
     let mut rng = Rng::new(seed, "person", id as u64);
-    let male = rng.chance(kind.male_share());
+    let age = age.min(f64::from(kind.retirement_age(male)) - 0.25);
     let birth = on - Duration::days((age * 365.25) as i64);
     let weights: Vec<f64> = AREA_CODES.iter().map(|(_, w)| *w).collect();
     let area = AREA_CODES[rng.weighted(&weights)].0;
@@ -207,12 +210,7 @@ pub fn plan_exit(
     start: NaiveDate,
 ) -> Option<(NaiveDate, ExitReason)> {
     let end = frame_end();
-    let retire_age = kind.retirement_age(person.male);
-    let retirement = first_of_next_month(ymd(
-        person.birth.year() + retire_age,
-        person.birth.month(),
-        person.birth.day(),
-    ));
+    let retirement = retirement_date(person, kind);
     let (resign, dismiss, transfer) = kind.hazards();
     let age_at_start = (start - person.birth).num_days() as f64 / 365.25;
     // Gompertz-like mortality, about 1.3‰ a year at 55.
@@ -234,6 +232,16 @@ pub fn plan_exit(
         .filter(|(date, _)| *date > start)
         .min_by_key(|(date, _)| *date)
         .filter(|(date, _)| *date < end)
+}
+
+/// The day a person of `kind` retires: the first of the month after the birthday
+/// at the statutory age.
+pub fn retirement_date(person: &Person, kind: StaffKind) -> NaiveDate {
+    first_of_next_month(ymd(
+        person.birth.year() + kind.retirement_age(person.male),
+        person.birth.month(),
+        person.birth.day(),
+    ))
 }
 
 /// The first day of the month after `date` (retirement takes effect then).
@@ -259,6 +267,7 @@ mod tests {
             1,
             b"k",
             StaffKind::Teacher,
+            false,
             30.0,
             ymd(2020, 1, 1),
             &mut used,
@@ -269,6 +278,7 @@ mod tests {
             1,
             b"k",
             StaffKind::Teacher,
+            false,
             30.0,
             ymd(2020, 1, 1),
             &mut used2,
@@ -290,10 +300,13 @@ mod tests {
             5,
             b"k",
             StaffKind::CivilServant,
+            false,
             59.5,
             ymd(2020, 1, 1),
             &mut used,
         );
+        // A woman is never created past her retirement age.
+        assert!(person.birth > ymd(1965, 1, 1), "{}", person.birth);
         let mut rng = Rng::new(1, "t", 0);
         // Whatever else happens, the stay ends no later than the retirement date.
         let retire = first_of_next_month(ymd(

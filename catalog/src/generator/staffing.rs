@@ -16,7 +16,9 @@ use chrono::{Datelike, Duration, NaiveDate};
 use super::calendar::{frame_start, month_end, month_of, month_start, MONTHS};
 use super::documents::Documents;
 use super::orgs::{reform_2019, Org, Role};
-use super::people::{new_person, payroll_only_identity, plan_exit, ExitReason, Person, StaffKind};
+use super::people::{
+    new_person, payroll_only_identity, plan_exit, retirement_date, ExitReason, Person, StaffKind,
+};
 use super::planted::{json_str, rates, rule, Plant, Planted};
 use super::rng::Rng;
 use super::shenzhen::DISTRICTS;
@@ -339,14 +341,15 @@ impl<'a> Sim<'a> {
             .map(|(i, _)| i)
     }
 
-    /// Create a new person of `kind`, aged `age` on `on`.
-    fn new_person(&mut self, kind: StaffKind, age: f64, on: NaiveDate) -> usize {
+    /// Create a new person of `kind` and sex, aged `age` on `on`.
+    fn new_person(&mut self, kind: StaffKind, male: bool, age: f64, on: NaiveDate) -> usize {
         let id = self.persons.len() as i64 + 1;
         let person = new_person(
             id,
             self.seed,
             self.hash_key,
             kind,
+            male,
             age,
             on,
             &mut self.used_ids,
@@ -556,7 +559,8 @@ impl<'a> Sim<'a> {
                         continue;
                     }
                     let (low, high) = leader_age_range(level);
-                    let person = self.new_person(pool.kind, rng.uniform(low, high), start);
+                    let male = rng.chance(pool.kind.male_share());
+                    let person = self.new_person(pool.kind, male, rng.uniform(low, high), start);
                     let entry = self.historic_entry(&mut rng, person);
                     let doc = self
                         .docs
@@ -577,7 +581,7 @@ impl<'a> Sim<'a> {
         while hired < target {
             let male = rng.chance(pool.kind.male_share());
             let age = initial_age(&mut rng, pool.kind, male);
-            let person = self.new_person(pool.kind, age, start);
+            let person = self.new_person(pool.kind, male, age, start);
             let entry = self.historic_entry(&mut rng, person);
             let doc = self
                 .docs
@@ -659,6 +663,8 @@ impl<'a> Sim<'a> {
     }
 
     /// Close assignments whose planned exit falls in month `m`; returns the last exit day per pool.
+    // Pools are addressed by index throughout: they mutate each other.
+    #[allow(clippy::needless_range_loop)]
     fn process_exits(&mut self, m: usize) -> Vec<Option<NaiveDate>> {
         let start = month_start(m);
         let end = month_end(m);
@@ -810,6 +816,8 @@ impl<'a> Sim<'a> {
     }
 
     /// Hire into every pool for month `m`, after its exits.
+    // Pools are addressed by index throughout: they mutate each other.
+    #[allow(clippy::needless_range_loop)]
     fn hire(&mut self, m: usize, last_exit: &[Option<NaiveDate>]) {
         let start = month_start(m);
         let end = month_end(m);
@@ -909,6 +917,7 @@ impl<'a> Sim<'a> {
                         && previous.org != org_index
                         && month + 1 >= m
                         && previous.exit.is_some_and(|(d, _)| d <= date)
+                        && retirement_date(&self.persons[previous.person], kind) > date
                 })
             } else {
                 None
@@ -934,7 +943,8 @@ impl<'a> Sim<'a> {
                     }
                     None => 22.0 + rng.exponential(3.5).min(20.0),
                 };
-                let person = self.new_person(kind, age, date);
+                let male = rng.chance(kind.male_share());
+                let person = self.new_person(kind, male, age, date);
                 self.start_assignment(pool_index, person, date, EntryVia::New, doc, leader, None)
             };
             if leader.is_some() {
@@ -987,6 +997,8 @@ impl<'a> Sim<'a> {
     }
 
     /// Planted over-quota hires, leader over-allocation and episode ends in month `m`.
+    // Pools are addressed by index throughout: they mutate each other.
+    #[allow(clippy::needless_range_loop)]
     fn planted_staffing(&mut self, m: usize, last_exit: &[Option<NaiveDate>]) {
         let start = month_start(m);
         let end = month_end(m);

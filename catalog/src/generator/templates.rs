@@ -32,6 +32,7 @@ pub struct DepartmentTemplate {
     pub divisions: &'static [&'static str],
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn dept(
     key: FunctionKey,
     city_name: Option<&'static str>,
