@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::StructType;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use deltalake::DeltaTable;
+use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::future::try_join_all;
 use url::Url;
 
@@ -125,9 +125,20 @@ impl DataDir {
         let name = def.qualified_name();
         let url = self.table_url(def)?;
         ensure_local_dir(&url)?;
-        let table = DeltaTable::try_from_url(url)
-            .await
-            .map_err(|e| Error::delta(&name, e))?;
+        // A table without a log is new: build it unloaded rather than have the
+        // kernel log a failed load for every table of a fresh directory.
+        let is_new = url
+            .to_file_path()
+            .is_ok_and(|path| !path.join("_delta_log").is_dir());
+        let table = if is_new {
+            DeltaTableBuilder::from_url(url)
+                .and_then(|builder| builder.build())
+                .map_err(|e| Error::delta(&name, e))?
+        } else {
+            DeltaTable::try_from_url(url)
+                .await
+                .map_err(|e| Error::delta(&name, e))?
+        };
         let expected: StructType = def
             .arrow_schema()
             .as_ref()

@@ -10,7 +10,7 @@
 //!
 //! | kind | drawn from | rate | rules |
 //! |---|---|---|---|
-//! | over_quota | staffing pools with ≥ 5 approved | 4% | over_quota |
+//! | over_quota | staffing pools with ≥ 5 approved | 8% (half still going on at the end) | over_quota |
 //! | leader_over_allocation | bodies with leader posts | 3% | over_leader_posts |
 //! | extreme_vacancy | pools with ≥ 10 approved | 1.5% | extreme_vacancy |
 //! | headcount_jump | non-school pools with ≥ 20 approved | 1% | headcount_jump |
@@ -36,7 +36,7 @@ use chrono::NaiveDate;
 
 /// Rates of the table above.
 pub mod rates {
-    pub const OVER_QUOTA: f64 = 0.04;
+    pub const OVER_QUOTA: f64 = 0.08;
     pub const LEADER_OVER_ALLOCATION: f64 = 0.03;
     pub const EXTREME_VACANCY: f64 = 0.015;
     pub const HEADCOUNT_JUMP: f64 = 0.01;

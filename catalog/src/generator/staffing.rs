@@ -178,7 +178,6 @@ struct Pool {
     jump_month: Option<usize>,
     /// Planted: over-quota episode (start month, end month, extra people).
     over_quota: Option<(usize, usize, i32)>,
-    over_quota_people: Vec<usize>,
 }
 
 /// Leader posts of one body at one level.
@@ -493,7 +492,6 @@ impl<'a> Sim<'a> {
                     period_doc: None,
                     jump_month: None,
                     over_quota: None,
-                    over_quota_people: Vec::new(),
                 });
             }
         }
@@ -630,11 +628,16 @@ impl<'a> Sim<'a> {
                 self.pools[pool_index].fill = rng.uniform(0.68, 0.74);
                 self.pools[pool_index].jump_month = Some(rng.range(14, 54) as usize);
             } else if approved >= 5 && rng.chance(rates::OVER_QUOTA) {
-                let start = rng.range(6, 48) as usize;
-                let length = rng.range(3, 12) as usize;
+                let start = rng.range(6, 54) as usize;
+                // Half the episodes are still going on when the frame ends
+                // (`MONTHS` never comes); the others last 3–18 months.
+                let end = if rng.chance(0.5) {
+                    MONTHS
+                } else {
+                    (start + rng.range(3, 18) as usize).min(MONTHS - 1)
+                };
                 let extra = 1 + (f64::from(approved) * rng.uniform(0.02, 0.06)).round() as i32;
-                self.pools[pool_index].over_quota =
-                    Some((start, (start + length).min(MONTHS - 1), extra));
+                self.pools[pool_index].over_quota = Some((start, end, extra));
             }
         }
         // Leader over-allocation: bodies with leader posts.
@@ -835,7 +838,13 @@ impl<'a> Sim<'a> {
             if pool.jump_month.is_some_and(|jump| m >= jump) {
                 fill = 0.97;
             }
-            let target = ((f64::from(pool.approved) * fill).round() as i32).min(pool.approved);
+            let mut target = ((f64::from(pool.approved) * fill).round() as i32).min(pool.approved);
+            // A planted over-quota body keeps hiring beyond its quota until the episode ends.
+            if let Some((from, to, extra)) = pool.over_quota {
+                if m > from && m < to {
+                    target = pool.approved + extra;
+                }
+            }
             let gap = target - headcount;
             if gap <= 0 {
                 continue;
@@ -1011,15 +1020,16 @@ impl<'a> Sim<'a> {
                 let headcount = self.pools[pool_index].active.len() as i32;
                 let count = self.pools[pool_index].approved - headcount + extra;
                 let earliest = last_exit[pool_index].unwrap_or(start).max(start);
-                let hired = self.hire_batch(pool_index, m, count, earliest, end, &mut rng, None);
-                self.pools[pool_index].over_quota_people = hired;
+                self.hire_batch(pool_index, m, count, earliest, end, &mut rng, None);
             } else if m == to {
-                // The episode ends: the extra people are transferred out on the 1st.
-                let people = std::mem::take(&mut self.pools[pool_index].over_quota_people);
+                // The episode ends: the most recent entrants beyond the quota are
+                // transferred out on the 1st.
                 let excess = (self.pools[pool_index].active.len() as i32
                     - self.pools[pool_index].approved)
                     .max(0);
-                for assignment in people.into_iter().rev().take(excess as usize) {
+                let mut recent = self.pools[pool_index].active.clone();
+                recent.sort_by_key(|&a| std::cmp::Reverse((self.assignments[a].entry, a)));
+                for assignment in recent.into_iter().take(excess as usize) {
                     if self.assignments[assignment]
                         .exit
                         .is_none_or(|(d, _)| d > start)
@@ -1337,7 +1347,6 @@ impl ReformContext<'_, '_> {
             period_doc: Some(doc.0),
             jump_month: None,
             over_quota: None,
-            over_quota_people: Vec::new(),
         });
         let index = self.sim.pools.len() - 1;
         if leader_pool {
