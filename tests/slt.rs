@@ -26,10 +26,10 @@ fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            slt_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "slt")
-            && !path.starts_with(dir.join("fixtures"))
-        {
+            if path.file_name().is_some_and(|name| name != "fixtures") {
+                slt_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "slt") {
             out.push(path);
         }
     }

@@ -1,19 +1,28 @@
 //! The embedded engine: a data directory opened once, and DataFusion sessions
-//! over it with every table and function registered.
+//! over it. All sessions share one catalog (the Delta tables, pg_catalog,
+//! information_schema, meta, and views sessions create); each has its own
+//! settings, functions and memory budget.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bianzhi_catalog::live_table::LiveDeltaTable;
 use bianzhi_catalog::schema::PUBLIC_SCHEMA;
 use bianzhi_catalog::{DataDir, TableDef};
-use datafusion::catalog::{MemTable, MemorySchemaProvider, TableProvider};
-use datafusion::common::TableReference;
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider,
+    MemoryCatalogProviderList, MemorySchemaProvider, TableProvider,
+};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 
+use crate::domain_schema::DomainSchema;
 use crate::error::Result;
 use crate::metadata::{self, META_SCHEMA};
+use crate::pg_compat::{PgCompat, SessionIdentity};
+use crate::settings::Settings;
 
 /// The catalog (database) name clients see.
 pub const CATALOG_NAME: &str = "bianzhi";
@@ -23,6 +32,8 @@ pub const CATALOG_NAME: &str = "bianzhi";
 pub struct EngineOptions {
     /// Partitions per query; `None` means one per core.
     pub target_partitions: Option<usize>,
+    /// Memory one session's query may use, in bytes; `None` means unlimited.
+    pub query_memory_limit: Option<usize>,
 }
 
 /// An opened data directory, ready to hand out sessions.
@@ -30,8 +41,8 @@ pub struct EngineOptions {
 pub struct Engine {
     data: Arc<DataDir>,
     tables: Vec<(TableDef, Arc<LiveDeltaTable>)>,
-    meta_tables: Arc<MemTable>,
-    meta_columns: Arc<MemTable>,
+    catalogs: Arc<dyn CatalogProviderList>,
+    compat: Arc<PgCompat>,
     runtime: Arc<RuntimeEnv>,
     options: EngineOptions,
 }
@@ -46,22 +57,47 @@ impl Engine {
     pub async fn open_with(location: &str, options: EngineOptions) -> Result<Engine> {
         let data = DataDir::open(location).await?;
         let mut tables = Vec::new();
+        let mut schemas: BTreeMap<String, DomainSchema> = BTreeMap::new();
         for def in data.catalog().tables() {
             let delta = data.load(&def.qualified_name()).await?;
-            let live = LiveDeltaTable::try_new(def, delta).await?;
-            tables.push((def.clone(), Arc::new(live)));
+            let live = Arc::new(LiveDeltaTable::try_new(def, delta).await?);
+            schemas
+                .entry(def.schema.clone())
+                .or_insert_with(|| DomainSchema::new(&def.schema))
+                .add_protected(&def.name, live.clone() as Arc<dyn TableProvider>)?;
+            tables.push((def.clone(), live));
         }
+        let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
+        let catalog: Arc<dyn CatalogProvider> = Arc::new(MemoryCatalogProvider::new());
+        catalogs.register_catalog(CATALOG_NAME.to_string(), catalog.clone());
+        for (name, schema) in schemas {
+            catalog.register_schema(&name, Arc::new(schema))?;
+        }
+        let meta = MemorySchemaProvider::new();
+        datafusion::catalog::SchemaProvider::register_table(
+            &meta,
+            "tables".into(),
+            Arc::new(metadata::tables(data.catalog())?) as Arc<dyn TableProvider>,
+        )?;
+        datafusion::catalog::SchemaProvider::register_table(
+            &meta,
+            "columns".into(),
+            Arc::new(metadata::columns(data.catalog())?) as Arc<dyn TableProvider>,
+        )?;
+        catalog.register_schema(META_SCHEMA, Arc::new(meta))?;
+        let compat = Arc::new(PgCompat::install(catalogs.clone(), &catalog, CATALOG_NAME)?);
         let runtime = RuntimeEnvBuilder::new().build_arc()?;
-        let meta_tables = Arc::new(metadata::tables(data.catalog())?);
-        let meta_columns = Arc::new(metadata::columns(data.catalog())?);
-        Ok(Engine {
+        let engine = Engine {
             data: Arc::new(data),
             tables,
-            meta_tables,
-            meta_columns,
+            catalogs,
+            compat,
             runtime,
             options,
-        })
+        };
+        let ctx = engine.session()?;
+        engine.compat.load_descriptions(&ctx, engine.data.catalog()).await?;
+        Ok(engine)
     }
 
     /// The data directory behind this engine.
@@ -69,58 +105,61 @@ impl Engine {
         &self.data
     }
 
-    /// Every table with its definition from schema.sql.
+    /// Every table of schema.sql with its definition.
     pub fn tables(&self) -> impl Iterator<Item = (&TableDef, Arc<dyn TableProvider>)> {
         self.tables
             .iter()
             .map(|(def, table)| (def, table.clone() as Arc<dyn TableProvider>))
     }
 
+    /// The options this engine was opened with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
     /// The session configuration every session starts from.
     pub fn session_config(&self) -> SessionConfig {
         let mut config = SessionConfig::new()
-            .with_information_schema(true)
+            .with_information_schema(false)
             .with_default_catalog_and_schema(CATALOG_NAME, PUBLIC_SCHEMA)
-            .with_create_default_catalog_and_schema(true);
+            .with_create_default_catalog_and_schema(false);
         if let Some(partitions) = self.options.target_partitions {
             config = config.with_target_partitions(partitions.max(1));
         }
         config
     }
 
-    /// A new, independent session: its settings and temporary objects are its own,
-    /// the tables and the memory pool are shared.
+    /// A new session with default settings: the shortest way to query.
     pub fn session(&self) -> Result<SessionContext> {
-        self.session_with_config(self.session_config())
+        self.session_for(&Settings::default(), &SessionIdentity::default())
+    }
+
+    /// A new session whose PostgreSQL functions see `settings` and `identity`.
+    pub fn session_for(&self, settings: &Settings, identity: &SessionIdentity) -> Result<SessionContext> {
+        self.session_with_config(self.session_config(), settings, identity)
     }
 
     /// A new session with a caller-adjusted configuration.
-    pub fn session_with_config(&self, config: SessionConfig) -> Result<SessionContext> {
+    pub fn session_with_config(
+        &self,
+        config: SessionConfig,
+        settings: &Settings,
+        identity: &SessionIdentity,
+    ) -> Result<SessionContext> {
+        let runtime = match self.options.query_memory_limit {
+            // A memory pool per session: one client's query cannot starve the others.
+            Some(limit) => RuntimeEnvBuilder::new().with_memory_limit(limit, 1.0).build_arc()?,
+            None => self.runtime.clone(),
+        };
         let state = SessionStateBuilder::new()
             .with_config(config)
-            .with_runtime_env(self.runtime.clone())
+            .with_runtime_env(runtime)
+            .with_catalog_list(self.catalogs.clone())
             .with_default_features()
+            .with_type_planner(Arc::new(PgOidTypePlanner))
             .build();
         let mut ctx = SessionContext::new_with_state(state);
-        if let Some(catalog) = ctx.catalog(CATALOG_NAME) {
-            for schema in self.data.catalog().extra_schemas() {
-                catalog.register_schema(&schema, Arc::new(MemorySchemaProvider::new()))?;
-            }
-            catalog.register_schema(META_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
-        }
-        ctx.register_table(
-            TableReference::full(CATALOG_NAME, META_SCHEMA, "tables"),
-            self.meta_tables.clone(),
-        )?;
-        ctx.register_table(
-            TableReference::full(CATALOG_NAME, META_SCHEMA, "columns"),
-            self.meta_columns.clone(),
-        )?;
-        for (def, table) in &self.tables {
-            let reference =
-                TableReference::full(CATALOG_NAME, def.schema.as_str(), def.name.as_str());
-            ctx.register_table(reference, table.clone())?;
-        }
+        self.compat.register_functions(&ctx, settings, identity);
         bianzhi_udfs::register_all(&mut ctx)?;
         Ok(ctx)
     }
@@ -129,4 +168,51 @@ impl Engine {
 /// Open `location` and return one session over it: the shortest way to embed bianzhi.
 pub async fn open(location: &str) -> Result<SessionContext> {
     Engine::open(location).await?.session()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sessions_share_tables_but_not_settings_and_domain_tables_are_protected() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+        let a = engine.session().unwrap();
+        let b = engine.session().unwrap();
+        a.sql("CREATE VIEW v AS SELECT 1 AS one").await.unwrap();
+        let rows = b.sql("SELECT one FROM v").await.unwrap().collect().await.unwrap();
+        assert_eq!(rows[0].num_rows(), 1, "views are shared like a database's");
+        a.sql("SET datafusion.execution.batch_size = 100").await.unwrap();
+        assert_eq!(b.state().config().batch_size(), 8192, "settings are per session");
+        // DataFusion reports a refused DROP as "doesn't exist"; the table stays.
+        assert!(a.sql("DROP TABLE org").await.is_err());
+        assert!(b.sql("SELECT count(*) FROM org").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn postgres_catalog_has_the_chinese_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+        let ctx = engine.session().unwrap();
+        let sql = "SELECT obj_description(c.oid, 'pg_class') AS t, col_description(c.oid, 2) AS c \
+                   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE c.relname = 'org' AND n.nspname = 'public'";
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let formatted = datafusion::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+        assert!(formatted.contains("机构"), "{formatted}");
+        assert!(formatted.contains("机构名称"), "{formatted}");
+        let version = ctx.sql("SELECT version()").await.unwrap().collect().await.unwrap();
+        let formatted = datafusion::arrow::util::pretty::pretty_format_batches(&version).unwrap().to_string();
+        assert!(formatted.contains("PostgreSQL 16."), "{formatted}");
+        let columns = ctx
+            .sql("SELECT data_type FROM information_schema.columns WHERE table_name = 'org' AND column_name = 'valid_from'")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let formatted = datafusion::arrow::util::pretty::pretty_format_batches(&columns).unwrap().to_string();
+        assert!(formatted.contains("| date "), "{formatted}");
+    }
 }

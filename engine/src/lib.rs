@@ -2,13 +2,18 @@
 //! session with the 机构编制 tables and functions), the script runner and the
 //! PostgreSQL wire server behind the `bianzhi` command.
 
+pub mod domain_schema;
 pub mod engine;
 pub mod error;
 pub mod metadata;
 pub mod output;
+pub mod pg_compat;
 pub mod reports;
 pub mod run;
 pub mod script;
+pub mod settings;
 
 pub use engine::{open, Engine, EngineOptions, CATALOG_NAME};
+pub use pg_compat::SessionIdentity;
+pub use settings::Settings;
 pub use error::{Error, Result};

@@ -31,6 +31,7 @@ impl Embedded {
             location.to_str().unwrap_or_default(),
             EngineOptions {
                 target_partitions: Some(TARGET_PARTITIONS),
+                ..EngineOptions::default()
             },
         )
         .await
