@@ -10,8 +10,12 @@ use bianzhi_catalog::{DataDir, DEFAULT_DATA_DIR};
 use bianzhi_engine::output::OutputFormat;
 use bianzhi_engine::reports::REPORTS;
 use bianzhi_engine::run::run_script;
-use bianzhi_engine::{Engine, EngineOptions};
+use bianzhi_engine::server::config::{ConfigFile, Overrides, ServerConfig};
+use bianzhi_engine::server::scram::Verifier;
+use bianzhi_engine::server::Server;
+use bianzhi_engine::{Engine, EngineOptions, Session, SessionIdentity, Settings};
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 /// bianzhi (编制): an analytical database for 机构编制 data.
 #[derive(Debug, Parser)]
@@ -19,6 +23,45 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options of `bianzhi serve` (each also from a BIANZHI_* variable; flags win over
+/// the environment, which wins over the config file).
+#[derive(Debug, Clone, clap::Args)]
+struct ServeArgs {
+    /// TOML configuration file (see config/example.toml).
+    #[arg(long, env = "BIANZHI_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (path or file:// URL).
+    #[arg(long, env = "BIANZHI_DATA_DIR")]
+    data_dir: Option<String>,
+    /// Address to listen on; port 0 picks a free port, printed on start.
+    #[arg(long, env = "BIANZHI_LISTEN")]
+    listen: Option<String>,
+    /// Write the bound address to this file once listening.
+    #[arg(long, env = "BIANZHI_ADDRESS_FILE")]
+    address_file: Option<PathBuf>,
+    /// Maximum simultaneous connections.
+    #[arg(long, env = "BIANZHI_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Authentication: scram-sha-256 or trust (loopback only).
+    #[arg(long, env = "BIANZHI_AUTH")]
+    auth: Option<String>,
+    /// TLS certificate (PEM).
+    #[arg(long, env = "BIANZHI_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "BIANZHI_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Default statement_timeout of sessions, e.g. 30s.
+    #[arg(long, env = "BIANZHI_STATEMENT_TIMEOUT")]
+    statement_timeout: Option<String>,
+    /// Memory a session's query may use, e.g. 2GiB.
+    #[arg(long, env = "BIANZHI_QUERY_MEMORY")]
+    query_memory: Option<String>,
+    /// Evaluate the monitoring rules on this schedule, e.g. 1h.
+    #[arg(long, env = "BIANZHI_MONITOR_EVERY")]
+    monitor_every: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,7 +78,7 @@ enum Command {
         #[arg(long, env = "BIANZHI_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: String,
     },
-    /// Prepare a small demo city (if the directory has none yet) and run the example reports.
+    /// Prepare a small demo city (if the directory has none yet) and serve it to psql and BI tools.
     Demo {
         /// Where the demo data lives.
         #[arg(long, env = "BIANZHI_DEMO_DIR", default_value = "./bianzhi-demo")]
@@ -43,6 +86,22 @@ enum Command {
         /// Scale of the demo city.
         #[arg(long, default_value_t = 0.05)]
         scale: f64,
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:5433")]
+        listen: String,
+        /// Run the example reports and exit instead of serving.
+        #[arg(long)]
+        reports: bool,
+    },
+    /// Serve the data directory over the PostgreSQL wire protocol.
+    Serve(ServeArgs),
+    /// Make a SCRAM-SHA-256 verifier for a user (password read from standard input).
+    Password {
+        /// The user name.
+        user: String,
+        /// PBKDF2 iterations.
+        #[arg(long, default_value_t = bianzhi_engine::server::scram::DEFAULT_ITERATIONS)]
+        iterations: u32,
     },
     /// Run a SQL script (several statements, comments allowed) and print each result.
     Run {
@@ -125,7 +184,12 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { data_dir, scale } => {
+        Command::Demo {
+            data_dir,
+            scale,
+            listen,
+            reports,
+        } => {
             let data = DataDir::open(&data_dir)
                 .await
                 .with_context(|| format!("opening data directory {data_dir}"))?;
@@ -139,18 +203,48 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     summary.seconds
                 );
             }
-            let engine = Engine::open(&data_dir).await?;
-            let ctx = engine.session()?;
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
-            for (name, sql) in REPORTS {
-                writeln!(out, "== sql/reports/{name}")?;
-                run_script(&ctx, name, sql, OutputFormat::Table, &mut out).await?;
+            if reports {
+                let engine = Engine::open(&data_dir).await?;
+                let session =
+                    Session::new(&engine, Settings::default(), SessionIdentity::default())?;
+                let stdout = std::io::stdout();
+                let mut out = stdout.lock();
+                for (name, sql) in REPORTS {
+                    writeln!(out, "== sql/reports/{name}")?;
+                    run_script(&session, name, sql, OutputFormat::Table, &mut out).await?;
+                }
+                return Ok(ExitCode::SUCCESS);
             }
-            writeln!(
-                out,
-                "Run your own: bianzhi run FILE.sql --data-dir {data_dir}"
-            )?;
+            let args = ServeArgs {
+                config: None,
+                data_dir: Some(data_dir),
+                listen: Some(listen),
+                address_file: None,
+                max_connections: None,
+                auth: Some("trust".into()),
+                tls_cert: None,
+                tls_key: None,
+                statement_timeout: None,
+                query_memory: None,
+                monitor_every: None,
+            };
+            serve(args).await
+        }
+        Command::Serve(args) => serve(args).await,
+        Command::Password { user, iterations } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                anyhow::bail!("empty password: type it on standard input, e.g. `echo 'secret' | bianzhi password {user}`");
+            }
+            let verifier = Verifier::generate(password, iterations).map_err(anyhow::Error::msg)?;
+            println!(
+                "[[auth.users]]\nname = {user:?}\npassword = {:?}",
+                verifier.encode()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
@@ -162,10 +256,10 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             let engine = Engine::open_with(&data_dir, EngineOptions::default())
                 .await
                 .with_context(|| format!("opening data directory {data_dir}"))?;
-            let ctx = engine.session()?;
+            let session = Session::new(&engine, Settings::default(), SessionIdentity::default())?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            run_script(&ctx, &name, &text, format, &mut out).await?;
+            run_script(&session, &name, &text, format, &mut out).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -198,4 +292,82 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
         bar.set_style(style);
     }
     Some(bar)
+}
+
+/// Run the server until SIGINT or SIGTERM.
+async fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let file = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    let config = ServerConfig::resolve(
+        file,
+        Overrides {
+            listen: args.listen,
+            data_dir: args.data_dir,
+            address_file: args.address_file,
+            max_connections: args.max_connections,
+            auth: args.auth,
+            tls_cert: args.tls_cert,
+            tls_key: args.tls_key,
+            statement_timeout: args.statement_timeout,
+            query_memory: args.query_memory,
+            monitor_every: args.monitor_every,
+        },
+    )?;
+    let options = EngineOptions {
+        query_memory_limit: config.query_memory_limit,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::open_with(&config.data_dir, options)
+        .await
+        .with_context(|| format!("opening data directory {}", config.data_dir))?;
+    let trust = matches!(config.auth, bianzhi_engine::server::config::Auth::Trust);
+    let data_dir = config.data_dir.clone();
+    let server = Server::bind(engine, config).await?;
+    let address = server.local_addr();
+    let user = if trust { "analyst" } else { "<user>" };
+    let ssl = if server.tls_enabled() {
+        " sslmode=require"
+    } else {
+        ""
+    };
+    println!("bianzhi listening on {address} (data: {data_dir})");
+    println!(
+        "connect with: psql \"host={} port={} dbname=bianzhi user={user}{ssl}\"",
+        address.ip(),
+        address.port()
+    );
+    let _ = std::io::stdout().flush();
+    let shutdown = CancellationToken::new();
+    let signals = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signals.cancel();
+    });
+    server.run(shutdown).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

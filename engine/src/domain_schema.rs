@@ -50,7 +50,11 @@ impl SchemaProvider for DomainSchema {
         self.inner.table(name).await
     }
 
-    fn register_table(&self, name: String, table: Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>> {
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
         if self.protected.contains(&name) {
             return Err(self.refuse(&name));
         }

@@ -10,8 +10,8 @@ use bianzhi_catalog::live_table::LiveDeltaTable;
 use bianzhi_catalog::schema::PUBLIC_SCHEMA;
 use bianzhi_catalog::{DataDir, TableDef};
 use datafusion::catalog::{
-    CatalogProvider, CatalogProviderList, MemoryCatalogProvider,
-    MemoryCatalogProviderList, MemorySchemaProvider, TableProvider,
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider, TableProvider,
 };
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
@@ -96,7 +96,10 @@ impl Engine {
             options,
         };
         let ctx = engine.session()?;
-        engine.compat.load_descriptions(&ctx, engine.data.catalog()).await?;
+        engine
+            .compat
+            .load_descriptions(&ctx, engine.data.catalog())
+            .await?;
         Ok(engine)
     }
 
@@ -135,7 +138,11 @@ impl Engine {
     }
 
     /// A new session whose PostgreSQL functions see `settings` and `identity`.
-    pub fn session_for(&self, settings: &Settings, identity: &SessionIdentity) -> Result<SessionContext> {
+    pub fn session_for(
+        &self,
+        settings: &Settings,
+        identity: &SessionIdentity,
+    ) -> Result<SessionContext> {
         self.session_with_config(self.session_config(), settings, identity)
     }
 
@@ -148,7 +155,9 @@ impl Engine {
     ) -> Result<SessionContext> {
         let runtime = match self.options.query_memory_limit {
             // A memory pool per session: one client's query cannot starve the others.
-            Some(limit) => RuntimeEnvBuilder::new().with_memory_limit(limit, 1.0).build_arc()?,
+            Some(limit) => RuntimeEnvBuilder::new()
+                .with_memory_limit(limit, 1.0)
+                .build_arc()?,
             None => self.runtime.clone(),
         };
         let state = SessionStateBuilder::new()
@@ -181,10 +190,22 @@ mod tests {
         let a = engine.session().unwrap();
         let b = engine.session().unwrap();
         a.sql("CREATE VIEW v AS SELECT 1 AS one").await.unwrap();
-        let rows = b.sql("SELECT one FROM v").await.unwrap().collect().await.unwrap();
+        let rows = b
+            .sql("SELECT one FROM v")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
         assert_eq!(rows[0].num_rows(), 1, "views are shared like a database's");
-        a.sql("SET datafusion.execution.batch_size = 100").await.unwrap();
-        assert_eq!(b.state().config().batch_size(), 8192, "settings are per session");
+        a.sql("SET datafusion.execution.batch_size = 100")
+            .await
+            .unwrap();
+        assert_eq!(
+            b.state().config().batch_size(),
+            8192,
+            "settings are per session"
+        );
         // DataFusion reports a refused DROP as "doesn't exist"; the table stays.
         assert!(a.sql("DROP TABLE org").await.is_err());
         assert!(b.sql("SELECT count(*) FROM org").await.is_ok());
@@ -199,11 +220,21 @@ mod tests {
                    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                    WHERE c.relname = 'org' AND n.nspname = 'public'";
         let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-        let formatted = datafusion::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+        let formatted = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
         assert!(formatted.contains("机构"), "{formatted}");
         assert!(formatted.contains("机构名称"), "{formatted}");
-        let version = ctx.sql("SELECT version()").await.unwrap().collect().await.unwrap();
-        let formatted = datafusion::arrow::util::pretty::pretty_format_batches(&version).unwrap().to_string();
+        let version = ctx
+            .sql("SELECT version()")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let formatted = datafusion::arrow::util::pretty::pretty_format_batches(&version)
+            .unwrap()
+            .to_string();
         assert!(formatted.contains("PostgreSQL 16."), "{formatted}");
         let columns = ctx
             .sql("SELECT data_type FROM information_schema.columns WHERE table_name = 'org' AND column_name = 'valid_from'")
@@ -212,7 +243,9 @@ mod tests {
             .collect()
             .await
             .unwrap();
-        let formatted = datafusion::arrow::util::pretty::pretty_format_batches(&columns).unwrap().to_string();
+        let formatted = datafusion::arrow::util::pretty::pretty_format_batches(&columns)
+            .unwrap()
+            .to_string();
         assert!(formatted.contains("| date "), "{formatted}");
     }
 }

@@ -11,9 +11,13 @@ pub mod pg_compat;
 pub mod reports;
 pub mod run;
 pub mod script;
+pub mod server;
+pub mod session;
 pub mod settings;
+pub mod sqlstate;
 
 pub use engine::{open, Engine, EngineOptions, CATALOG_NAME};
-pub use pg_compat::SessionIdentity;
-pub use settings::Settings;
 pub use error::{Error, Result};
+pub use pg_compat::SessionIdentity;
+pub use session::Session;
+pub use settings::Settings;

@@ -7,6 +7,7 @@ pub mod functions;
 pub mod information_schema;
 pub mod pg_catalog;
 pub mod pg_types;
+pub mod rewrite;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +38,12 @@ const SCHEMA_COMMENTS: &[(&str, &str)] = &[
     ("meta", "表与列的中文名"),
 ];
 
+/// Comments on tables that are not in schema.sql.
+const TABLE_COMMENTS: &[(&str, &str, &str)] = &[
+    ("meta", "tables", "表的中文名、主键"),
+    ("meta", "columns", "列的中文名、类型、代码集"),
+];
+
 /// Who a session belongs to, for `session_user` and `pg_backend_pid`.
 #[derive(Debug, Clone)]
 pub struct SessionIdentity {
@@ -61,6 +68,8 @@ pub struct PgCompat {
     static_tables: Arc<PgCatalogStaticTables>,
     descriptions: std::sync::RwLock<Arc<Descriptions>>,
     type_oids: Arc<HashMap<String, i32>>,
+    /// Function oid → (result type, argument list), for `\df`.
+    signatures: Arc<HashMap<i64, (String, String)>>,
     started_micros: i64,
 }
 
@@ -74,11 +83,19 @@ impl PgCompat {
         let static_tables = Arc::new(
             PgCatalogStaticTables::try_new().map_err(|e| Error::DataFusion(*Box::new(e)))?,
         );
-        let inner = PgCatalogSchemaProvider::try_new(catalogs.clone(), static_tables.clone(), EmptyContextProvider)?;
+        let inner = PgCatalogSchemaProvider::try_new(
+            catalogs.clone(),
+            static_tables.clone(),
+            EmptyContextProvider,
+        )?;
         let pg_catalog = Arc::new(pg_catalog::PgCatalog::new(inner, static_tables.clone()));
         catalog.register_schema("pg_catalog", pg_catalog.clone())?;
-        catalog.register_schema(INFORMATION_SCHEMA, Arc::new(InformationSchema::new(catalogs)))?;
+        catalog.register_schema(
+            INFORMATION_SCHEMA,
+            Arc::new(InformationSchema::new(catalogs)),
+        )?;
         let type_oids = Arc::new(type_oids(&static_tables));
+        let signatures = Arc::new(HashMap::new());
         let started_micros = chrono::Utc::now().timestamp_micros();
         Ok(PgCompat {
             catalog_name: catalog_name.to_string(),
@@ -86,6 +103,7 @@ impl PgCompat {
             static_tables,
             descriptions: std::sync::RwLock::new(Arc::new(Descriptions::new())),
             type_oids,
+            signatures,
             started_micros,
         })
     }
@@ -134,7 +152,17 @@ impl PgCompat {
                 if let Some((_, comment)) = SCHEMA_COMMENTS.iter().find(|(s, _)| *s == namespace) {
                     descriptions.insert((namespace_oid, 2615, 0), comment.to_string());
                 }
-                let Some(def) = catalog.tables().iter().find(|t| t.schema == namespace && t.name == name) else {
+                if let Some((_, _, comment)) = TABLE_COMMENTS
+                    .iter()
+                    .find(|(s, t, _)| *s == namespace && *t == name)
+                {
+                    descriptions.insert((oid, PG_CLASS, 0), comment.to_string());
+                }
+                let Some(def) = catalog
+                    .tables()
+                    .iter()
+                    .find(|t| t.schema == namespace && t.name == name)
+                else {
                     continue;
                 };
                 if let Some(comment) = &def.comment {
@@ -156,18 +184,35 @@ impl PgCompat {
     }
 
     /// Register the PostgreSQL functions in one session.
-    pub fn register_functions(&self, ctx: &SessionContext, settings: &Settings, identity: &SessionIdentity) {
-        let descriptions = self.descriptions.read().map(|d| d.clone()).unwrap_or_default();
+    pub fn register_functions(
+        &self,
+        ctx: &SessionContext,
+        settings: &Settings,
+        identity: &SessionIdentity,
+    ) {
+        let descriptions = self
+            .descriptions
+            .read()
+            .map(|d| d.clone())
+            .unwrap_or_default();
         ctx.register_udf(pgc::create_current_database_udf(&self.catalog_name));
         ctx.register_udf(pgc::create_current_schema_udf());
         ctx.register_udf(pgc::create_current_schemas_udf());
         ctx.register_udf(pgc::create_pg_get_userbyid_udf());
-        for name in ["has_table_privilege", "has_schema_privilege", "has_database_privilege", "has_any_column_privilege"] {
+        for name in [
+            "has_table_privilege",
+            "has_schema_privilege",
+            "has_database_privilege",
+            "has_any_column_privilege",
+        ] {
             ctx.register_udf(has_privilege_udf::create_has_privilege_udf(name));
         }
         ctx.register_udf(pgc::create_pg_table_is_visible());
         ctx.register_udf(format_type::create_format_type_udf());
-        ctx.register_udtf("pg_get_keywords", self.static_tables.pg_get_keywords.clone());
+        ctx.register_udtf(
+            "pg_get_keywords",
+            self.static_tables.pg_get_keywords.clone(),
+        );
         ctx.register_udf(pg_get_expr_udf::create_pg_get_expr_udf());
         ctx.register_udf(pgc::create_pg_get_partkeydef_udf());
         ctx.register_udf(pgc::create_pg_relation_is_publishable_udf());
@@ -197,6 +242,27 @@ impl PgCompat {
         ctx.register_udf(functions::pg_backend_pid(identity.pid));
         ctx.register_udf(functions::null_text("inet_server_addr"));
         ctx.register_udf(functions::null_text("inet_client_addr"));
+        ctx.register_udf(functions::always_visible("pg_function_is_visible"));
+        ctx.register_udf(functions::always_visible("pg_type_is_visible"));
+        ctx.register_udf(functions::pg_size_pretty());
+        for name in ["pg_table_size", "pg_indexes_size"] {
+            ctx.register_udf(functions::zero_of_oid(name));
+        }
+        ctx.register_udf(functions::function_signature(
+            "pg_get_function_result",
+            self.signatures.clone(),
+            true,
+        ));
+        ctx.register_udf(functions::function_signature(
+            "pg_get_function_arguments",
+            self.signatures.clone(),
+            false,
+        ));
+        ctx.register_udf(functions::function_signature(
+            "pg_get_function_identity_arguments",
+            self.signatures.clone(),
+            false,
+        ));
         generate_series_arg_coercion::CoerceIntArgsToBigInt::widen(ctx);
     }
 }
@@ -205,7 +271,9 @@ impl PgCompat {
 fn type_oids(static_tables: &PgCatalogStaticTables) -> HashMap<String, i32> {
     let mut out = HashMap::new();
     for batch in static_tables.pg_type.data() {
-        let (Some(oid), Some(name)) = (batch.column_by_name("oid"), batch.column_by_name("typname")) else {
+        let (Some(oid), Some(name)) =
+            (batch.column_by_name("oid"), batch.column_by_name("typname"))
+        else {
             continue;
         };
         let (Ok(oid), Ok(name)) = (cast(oid, &DataType::Int64), cast(name, &DataType::Utf8)) else {

@@ -2,11 +2,10 @@
 
 use std::io::Write;
 
-use datafusion::prelude::SessionContext;
-
 use crate::error::{Error, Result};
 use crate::output::{write_result, OutputFormat};
 use crate::script::split;
+use crate::session::{Output, Session};
 
 /// What a script run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,10 +14,10 @@ pub struct RunSummary {
     pub result_sets: usize,
 }
 
-/// Run every statement of `text` in order on `ctx`, printing results to `out`;
-/// stop at the first failure with its statement number and line.
+/// Run every statement of `text` in order in `session`, printing results to
+/// `out`; stop at the first failure with its statement number and line.
 pub async fn run_script(
-    ctx: &SessionContext,
+    session: &Session,
     file: &str,
     text: &str,
     format: OutputFormat,
@@ -33,28 +32,40 @@ pub async fn run_script(
         statements: 0,
         result_sets: 0,
     };
-    for statement in &statements {
-        let fail = |message: String| Error::Statement {
-            file: file.to_string(),
-            statement: statement.number,
-            line: statement.line,
-            message,
-        };
-        let frame = ctx
-            .sql(&statement.sql)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let schema = frame.schema().inner().clone();
-        let batches = frame.collect().await.map_err(|e| fail(e.to_string()))?;
-        summary.statements += 1;
-        if !schema.fields().is_empty() {
-            write_result(out, format, &schema, &batches)?;
-            summary.result_sets += 1;
-        }
-    }
-    out.flush().map_err(|e| Error::Io {
+    let io = |e: std::io::Error| Error::Io {
         context: "writing results".into(),
         source: e,
-    })?;
+    };
+    for statement in &statements {
+        let output = session
+            .run_one(&statement.sql)
+            .await
+            .map_err(|e| Error::Statement {
+                file: file.to_string(),
+                statement: statement.number,
+                line: statement.line,
+                message: format!("[{}] {}", e.code, e.message),
+            })?;
+        summary.statements += 1;
+        match output {
+            Output::Rows { schema, batches } => {
+                write_result(out, format, &schema, &batches)?;
+                summary.result_sets += 1;
+            }
+            Output::Count { tag, rows } if format == OutputFormat::Table => {
+                let tag = if tag == "INSERT" {
+                    "INSERT 0".to_string()
+                } else {
+                    tag.to_string()
+                };
+                writeln!(out, "{tag} {rows}\n").map_err(io)?;
+            }
+            Output::Command { tag } if format == OutputFormat::Table && tag != "EMPTY" => {
+                writeln!(out, "{tag}\n").map_err(io)?;
+            }
+            _ => {}
+        }
+    }
+    out.flush().map_err(io)?;
     Ok(summary)
 }

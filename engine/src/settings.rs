@@ -30,7 +30,12 @@ struct Known {
     reported: bool,
 }
 
-const fn known(name: &'static str, default: &'static str, read_only: bool, reported: bool) -> Known {
+const fn known(
+    name: &'static str,
+    default: &'static str,
+    read_only: bool,
+    reported: bool,
+) -> Known {
     Known {
         name,
         default,
@@ -46,7 +51,12 @@ const KNOWN: &[Known] = &[
     known("client_encoding", "UTF8", false, true),
     known("client_min_messages", "notice", false, false),
     known("DateStyle", "ISO, MDY", false, true),
-    known("default_transaction_isolation", "read committed", false, false),
+    known(
+        "default_transaction_isolation",
+        "read committed",
+        false,
+        false,
+    ),
     known("default_transaction_read_only", "off", false, true),
     known("extra_float_digits", "1", false, false),
     known("in_hot_standby", "off", true, true),
@@ -220,7 +230,9 @@ impl Settings {
     /// `statement_timeout` as a duration (None when 0).
     pub fn statement_timeout(&self) -> Option<Duration> {
         let value = self.get("statement_timeout").ok()?;
-        parse_duration_ms(&value).filter(|ms| *ms > 0).map(Duration::from_millis)
+        parse_duration_ms(&value)
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
     }
 
     /// The schemas of `search_path` that are not `$user`, in order.
@@ -243,11 +255,18 @@ fn normalize(name: &str, value: &str) -> Result<String, SettingError> {
     match name {
         "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" => {
             let ms = parse_duration_ms(value).ok_or_else(invalid)?;
-            Ok(if ms == 0 { "0".into() } else { format_duration_ms(ms) })
+            Ok(if ms == 0 {
+                "0".into()
+            } else {
+                format_duration_ms(ms)
+            })
         }
         "TimeZone" => {
             let tz = value.trim();
-            if tz.eq_ignore_ascii_case("utc") || tz.eq_ignore_ascii_case("gmt") || tz.eq_ignore_ascii_case("z") {
+            if tz.eq_ignore_ascii_case("utc")
+                || tz.eq_ignore_ascii_case("gmt")
+                || tz.eq_ignore_ascii_case("z")
+            {
                 return Ok("UTC".into());
             }
             if tz.parse::<chrono_tz_like::Offset>().is_ok() || is_iana_name(tz) {
@@ -264,13 +283,13 @@ fn normalize(name: &str, value: &str) -> Result<String, SettingError> {
                 Err(invalid())
             }
         }
-        "standard_conforming_strings" | "default_transaction_read_only" | "transaction_read_only" => {
-            match value.trim().to_ascii_lowercase().as_str() {
-                "on" | "true" | "1" | "yes" => Ok("on".into()),
-                "off" | "false" | "0" | "no" => Ok("off".into()),
-                _ => Err(invalid()),
-            }
-        }
+        "standard_conforming_strings"
+        | "default_transaction_read_only"
+        | "transaction_read_only" => match value.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "1" | "yes" => Ok("on".into()),
+            "off" | "false" | "0" | "no" => Ok("off".into()),
+            _ => Err(invalid()),
+        },
         "extra_float_digits" => {
             let digits: i32 = value.trim().parse().map_err(|_| invalid())?;
             if (-15..=3).contains(&digits) {
@@ -282,7 +301,9 @@ fn normalize(name: &str, value: &str) -> Result<String, SettingError> {
         "transaction_isolation" | "default_transaction_isolation" => {
             let level = value.trim().to_ascii_lowercase().replace('_', " ");
             match level.as_str() {
-                "read uncommitted" | "read committed" | "repeatable read" | "serializable" => Ok(level),
+                "read uncommitted" | "read committed" | "repeatable read" | "serializable" => {
+                    Ok(level)
+                }
                 _ => Err(invalid()),
             }
         }
@@ -342,7 +363,10 @@ mod chrono_tz_like {
 
         fn from_str(s: &str) -> Result<Self, Self::Err> {
             let s = s.trim();
-            let rest = s.strip_prefix('+').or_else(|| s.strip_prefix('-')).ok_or(())?;
+            let rest = s
+                .strip_prefix('+')
+                .or_else(|| s.strip_prefix('-'))
+                .ok_or(())?;
             let (hours, minutes) = rest.split_once(':').unwrap_or((rest, "0"));
             let hours: u32 = hours.parse().map_err(|_| ())?;
             let minutes: u32 = minutes.parse().map_err(|_| ())?;
@@ -362,7 +386,10 @@ mod tests {
         assert_eq!(s.get("server_version").unwrap(), SERVER_VERSION);
         assert_eq!(s.get("session_authorization").unwrap(), "analyst");
         assert_eq!(s.get("DATESTYLE").unwrap(), "ISO, MDY");
-        assert_eq!(s.set("TimeZone", "Asia/Shanghai").unwrap(), Some("TimeZone"));
+        assert_eq!(
+            s.set("TimeZone", "Asia/Shanghai").unwrap(),
+            Some("TimeZone")
+        );
         assert_eq!(s.get("timezone").unwrap(), "Asia/Shanghai");
         assert_eq!(s.get("time zone").unwrap(), "Asia/Shanghai");
         assert_eq!(s.reset("TimeZone").unwrap(), Some("TimeZone"));
@@ -372,12 +399,21 @@ mod tests {
         assert_eq!(s.get("statement_timeout").unwrap(), "5s");
         s.set("statement_timeout", "1500").unwrap();
         assert_eq!(s.get("statement_timeout").unwrap(), "1500ms");
-        assert!(matches!(s.set("server_version", "9"), Err(SettingError::ReadOnly(_))));
+        assert!(matches!(
+            s.set("server_version", "9"),
+            Err(SettingError::ReadOnly(_))
+        ));
         assert!(s.set("server_version", SERVER_VERSION).is_ok());
-        assert!(matches!(s.set("no_such_thing", "1"), Err(SettingError::Unknown(_))));
+        assert!(matches!(
+            s.set("no_such_thing", "1"),
+            Err(SettingError::Unknown(_))
+        ));
         assert!(s.set("myapp.flag", "x").is_ok());
         assert_eq!(s.get("myapp.flag").unwrap(), "x");
-        assert!(matches!(s.set("extra_float_digits", "9"), Err(SettingError::InvalidValue { .. })));
+        assert!(matches!(
+            s.set("extra_float_digits", "9"),
+            Err(SettingError::InvalidValue { .. })
+        ));
         let changed = s.reset_all();
         assert!(changed.is_empty() || changed.contains(&"application_name"));
         assert_eq!(s.get("application_name").unwrap(), "");

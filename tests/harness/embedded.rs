@@ -2,10 +2,10 @@
 //! session, results turned into [`Value`]s.
 
 use async_trait::async_trait;
-use bianzhi_engine::{Engine, EngineOptions};
+use bianzhi_engine::session::Output;
+use bianzhi_engine::{Engine, EngineOptions, Session, SessionIdentity, Settings};
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use sqllogictest::{DBOutput, DefaultColumnType};
 
@@ -15,7 +15,7 @@ use crate::value::{render, Value};
 pub const TARGET_PARTITIONS: usize = 4;
 
 pub struct Embedded {
-    ctx: SessionContext,
+    session: Session,
     _dir: tempfile::TempDir,
 }
 
@@ -36,8 +36,9 @@ impl Embedded {
         )
         .await
         .map_err(|e| EngineError(e.to_string()))?;
-        let ctx = engine.session().map_err(|e| EngineError(e.to_string()))?;
-        Ok(Embedded { ctx, _dir: dir })
+        let session = Session::new(&engine, Settings::default(), SessionIdentity::default())
+            .map_err(|e| EngineError(e.to_string()))?;
+        Ok(Embedded { session, _dir: dir })
     }
 }
 
@@ -47,38 +48,27 @@ impl sqllogictest::AsyncDB for Embedded {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<Self::ColumnType>, Self::Error> {
-        let frame = self
-            .ctx
-            .sql(sql)
+        let output = self
+            .session
+            .run_one(sql)
             .await
-            .map_err(|e| EngineError(e.to_string()))?;
-        let schema = frame.schema().inner().clone();
-        let batches = frame
-            .collect()
-            .await
-            .map_err(|e| EngineError(e.to_string()))?;
-        if schema.fields().is_empty() {
-            return Ok(DBOutput::StatementComplete(0));
+            .map_err(|e| EngineError(format!("[{}] {}", e.code, e.message)))?;
+        match output {
+            Output::Rows { schema, batches } => {
+                let types = schema
+                    .fields()
+                    .iter()
+                    .map(|f| column_type(f.data_type()))
+                    .collect();
+                let mut rows = Vec::new();
+                for batch in &batches {
+                    rows.extend(batch_rows(batch).map_err(EngineError)?);
+                }
+                Ok(DBOutput::Rows { types, rows })
+            }
+            Output::Count { rows, .. } => Ok(DBOutput::StatementComplete(rows)),
+            Output::Command { .. } => Ok(DBOutput::StatementComplete(0)),
         }
-        let types = schema
-            .fields()
-            .iter()
-            .map(|f| column_type(f.data_type()))
-            .collect();
-        let mut rows = Vec::new();
-        for batch in &batches {
-            rows.extend(batch_rows(batch).map_err(EngineError)?);
-        }
-        // DML returns one "count" column: report it as a statement.
-        if schema.fields().len() == 1 && schema.field(0).name() == "count" && is_dml(sql) {
-            let n = rows
-                .first()
-                .and_then(|r| r.first())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            return Ok(DBOutput::StatementComplete(n));
-        }
-        Ok(DBOutput::Rows { types, rows })
     }
 
     async fn shutdown(&mut self) {}
@@ -90,11 +80,6 @@ impl sqllogictest::AsyncDB for Embedded {
     async fn sleep(dur: std::time::Duration) {
         tokio::time::sleep(dur).await;
     }
-}
-
-fn is_dml(sql: &str) -> bool {
-    let head = sql.trim_start().to_ascii_uppercase();
-    head.starts_with("INSERT") || head.starts_with("UPDATE") || head.starts_with("DELETE")
 }
 
 pub fn column_type(data_type: &DataType) -> DefaultColumnType {

@@ -74,7 +74,11 @@ fn int(name: &str) -> Field {
 
 fn schema_of(table: &str) -> SchemaRef {
     let fields = match table {
-        "schemata" => vec![text("catalog_name"), text("schema_name"), text("schema_owner")],
+        "schemata" => vec![
+            text("catalog_name"),
+            text("schema_name"),
+            text("schema_owner"),
+        ],
         "tables" => vec![
             text("table_catalog"),
             text("table_schema"),
@@ -214,7 +218,9 @@ impl InfoTable {
         let mut catalog_names = self.catalogs.catalog_names();
         catalog_names.sort();
         for catalog_name in catalog_names {
-            let Some(catalog) = self.catalogs.catalog(&catalog_name) else { continue };
+            let Some(catalog) = self.catalogs.catalog(&catalog_name) else {
+                continue;
+            };
             let mut schema_names = catalog.schema_names();
             if !schema_names.iter().any(|s| s == INFORMATION_SCHEMA) {
                 schema_names.push(INFORMATION_SCHEMA.to_string());
@@ -239,8 +245,16 @@ impl InfoTable {
                 let mut table_names = schema.table_names();
                 table_names.sort();
                 for table_name in table_names {
-                    let Some(table) = schema.table(&table_name).await? else { continue };
-                    self.table_rows(&mut rows, &catalog_name, &schema_name, &table_name, table.as_ref());
+                    let Some(table) = schema.table(&table_name).await? else {
+                        continue;
+                    };
+                    self.table_rows(
+                        &mut rows,
+                        &catalog_name,
+                        &schema_name,
+                        &table_name,
+                        table.as_ref(),
+                    );
                 }
             }
         }
@@ -266,7 +280,14 @@ impl InfoTable {
         rows.batch(&self.schema)
     }
 
-    fn table_rows(&self, rows: &mut Rows, catalog: &str, schema: &str, name: &str, table: &dyn TableProvider) {
+    fn table_rows(
+        &self,
+        rows: &mut Rows,
+        catalog: &str,
+        schema: &str,
+        name: &str,
+        table: &dyn TableProvider,
+    ) {
         let is_view = table.table_type() == TableType::View;
         match self.table {
             "tables" => rows.push(vec![
@@ -313,9 +334,13 @@ impl InfoTable {
                 }
             }
             "table_constraints" | "key_column_usage" => {
-                let Some(constraints) = table.constraints() else { return };
+                let Some(constraints) = table.constraints() else {
+                    return;
+                };
                 for constraint in constraints.iter() {
-                    let Constraint::PrimaryKey(indices) = constraint else { continue };
+                    let Constraint::PrimaryKey(indices) = constraint else {
+                        continue;
+                    };
                     let constraint_name = format!("{name}_pkey");
                     if self.table == "table_constraints" {
                         rows.push(vec![

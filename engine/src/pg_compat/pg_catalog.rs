@@ -27,7 +27,10 @@ where
     C: datafusion_postgres::datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo,
     P: datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::PgCatalogContextProvider,
 {
-    pub fn new(inner: PgCatalogSchemaProvider<C, P>, static_tables: Arc<PgCatalogStaticTables>) -> Self {
+    pub fn new(
+        inner: PgCatalogSchemaProvider<C, P>,
+        static_tables: Arc<PgCatalogStaticTables>,
+    ) -> Self {
         PgCatalog {
             inner: Arc::new(inner),
             static_tables,
@@ -46,18 +49,32 @@ where
         let table = &self.static_tables.pg_description;
         let schema = table.schema();
         let mut batches: Vec<RecordBatch> = table.data().to_vec();
-        let ours = self.descriptions.read().map(|d| d.clone()).unwrap_or_default();
-        let mut rows: Vec<(&(i64, i64, i32), &String)> =
-            ours.iter().filter(|((_, class, _), _)| *class == PG_CLASS || *class == 2615).collect();
+        let ours = self
+            .descriptions
+            .read()
+            .map(|d| d.clone())
+            .unwrap_or_default();
+        let mut rows: Vec<(&(i64, i64, i32), &String)> = ours
+            .iter()
+            .filter(|((_, class, _), _)| *class == PG_CLASS || *class == 2615)
+            .collect();
         rows.sort();
         if !rows.is_empty() {
             // Same column types as the static table: objoid and classoid int32
             // (with the oid alias metadata), objsubid int32, description text.
             let columns: Vec<ArrayRef> = vec![
-                Arc::new(Int32Array::from_iter_values(rows.iter().map(|((oid, _, _), _)| *oid as i32))),
-                Arc::new(Int32Array::from_iter_values(rows.iter().map(|((_, class, _), _)| *class as i32))),
-                Arc::new(Int32Array::from_iter_values(rows.iter().map(|((_, _, sub), _)| *sub))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, text)| text.as_str()))),
+                Arc::new(Int32Array::from_iter_values(
+                    rows.iter().map(|((oid, _, _), _)| *oid as i32),
+                )),
+                Arc::new(Int32Array::from_iter_values(
+                    rows.iter().map(|((_, class, _), _)| *class as i32),
+                )),
+                Arc::new(Int32Array::from_iter_values(
+                    rows.iter().map(|((_, _, sub), _)| *sub),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|(_, text)| text.as_str()),
+                )),
             ];
             let columns = columns
                 .into_iter()

@@ -14,15 +14,18 @@ pub fn pg_type_names(data_type: &DataType) -> (String, &'static str) {
         DataType::Float64 => ("double precision".into(), "float8"),
         DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => ("numeric".into(), "numeric"),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ("text".into(), "text"),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
-            ("bytea".into(), "bytea")
-        }
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => ("bytea".into(), "bytea"),
         DataType::Date32 | DataType::Date64 => ("date".into(), "date"),
         DataType::Timestamp(_, Some(_)) => ("timestamp with time zone".into(), "timestamptz"),
         DataType::Timestamp(_, None) => ("timestamp without time zone".into(), "timestamp"),
         DataType::Time32(_) | DataType::Time64(_) => ("time without time zone".into(), "time"),
         DataType::Interval(_) | DataType::Duration(_) => ("interval".into(), "interval"),
-        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => ("ARRAY".into(), "_text"),
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => {
+            ("ARRAY".into(), "_text")
+        }
         DataType::Struct(_) => ("USER-DEFINED".into(), "record"),
         DataType::Dictionary(_, value) => pg_type_names(value),
         _ => ("text".into(), "text"),
@@ -60,12 +63,22 @@ mod tests {
     #[test]
     fn schema_sql_types_get_their_postgres_names() {
         assert_eq!(pg_type_names(&DataType::Int64).0, "bigint");
-        assert_eq!(pg_type_names(&DataType::Utf8View), ("text".to_string(), "text"));
         assert_eq!(
-            pg_type_names(&DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))).0,
+            pg_type_names(&DataType::Utf8View),
+            ("text".to_string(), "text")
+        );
+        assert_eq!(
+            pg_type_names(&DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some("UTC".into())
+            ))
+            .0,
             "timestamp with time zone"
         );
         assert_eq!(pg_type_names(&DataType::Decimal128(12, 2)).1, "numeric");
-        assert_eq!(numeric_precision(&DataType::Decimal128(12, 2)), (Some(12), Some(10), Some(2)));
+        assert_eq!(
+            numeric_precision(&DataType::Decimal128(12, 2)),
+            (Some(12), Some(10), Some(2))
+        );
     }
 }

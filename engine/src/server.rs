@@ -1,0 +1,178 @@
+//! `bianzhi serve`: the PostgreSQL wire protocol server.
+//!
+//! Bind first (port 0 works and the bound address is reported), accept in a
+//! loop that also watches for shutdown, one task per connection; on shutdown
+//! running statements are cancelled and connections closed.
+
+pub mod config;
+pub mod connection;
+pub mod encode;
+pub mod errors;
+pub mod registry;
+pub mod scram;
+pub mod startup;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion_postgres::pgwire::tokio::{process_socket, TlsAcceptor};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use config::{Auth, ServerConfig};
+use connection::{Connection, ConnectionHandlers};
+use registry::Registry;
+
+/// What every connection shares.
+pub struct ServerState {
+    pub engine: Engine,
+    pub config: ServerConfig,
+    pub registry: Arc<Registry>,
+    tls: Option<TlsAcceptor>,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    state: Arc<ServerState>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("writing the address file {path}: {source}")]
+    AddressFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Server {
+    /// Bind the listener and prepare TLS; fails (never degrades) if TLS cannot load.
+    pub async fn bind(engine: Engine, config: ServerConfig) -> Result<Server, ServerError> {
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    address: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            address: config.listen,
+            source,
+        })?;
+        if let Some(path) = &config.address_file {
+            std::fs::write(path, format!("{local_addr}\n")).map_err(|source| {
+                ServerError::AddressFile {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
+        }
+        if matches!(config.auth, Auth::Trust) {
+            tracing::warn!(
+                "authentication is OFF (trust): any local user can connect without a password"
+            );
+        }
+        let state = Arc::new(ServerState {
+            engine,
+            registry: Arc::new(Registry::new(config.max_connections)),
+            config,
+            tls,
+        });
+        Ok(Server {
+            listener,
+            local_addr,
+            state,
+        })
+    }
+
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Whether clients must negotiate TLS to be encrypted.
+    pub fn tls_enabled(&self) -> bool {
+        self.state.tls.is_some()
+    }
+
+    /// The shared state (engine, registry).
+    pub fn state(&self) -> Arc<ServerState> {
+        self.state.clone()
+    }
+
+    /// Serve until `shutdown` is cancelled; then cancel running statements and
+    /// close every connection.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut connections = JoinSet::new();
+        tracing::info!(address = %self.local_addr, tls = self.state.tls.is_some(), "listening");
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => {
+                    let (socket, peer) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off a little.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = socket.set_nodelay(true);
+                    let state = self.state.clone();
+                    let closing = shutdown.clone();
+                    connections.spawn(async move {
+                        let conn = Arc::new(Connection::new(state.clone(), peer));
+                        let handlers = Arc::new(ConnectionHandlers { conn });
+                        tokio::select! {
+                            result = process_socket(socket, state.tls.clone(), handlers) => {
+                                if let Err(e) = result {
+                                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                                }
+                            }
+                            _ = closing.cancelled() => {}
+                        }
+                    });
+                }
+                // Reap finished connection tasks (a panic in one stays in it).
+                Some(finished) = connections.join_next(), if !connections.is_empty() => {
+                    if let Err(e) = finished {
+                        if e.is_panic() {
+                            tracing::error!("a connection task panicked; the server keeps serving");
+                        }
+                    }
+                }
+            }
+        }
+        tracing::info!("shutting down: cancelling running statements");
+        self.state.registry.cancel_all();
+        let grace = tokio::time::sleep(Duration::from_secs(2));
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                _ = &mut grace => break,
+                next = connections.join_next() => if next.is_none() { break },
+            }
+        }
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+        tracing::info!("stopped");
+    }
+}

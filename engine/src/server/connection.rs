@@ -1,0 +1,576 @@
+//! One client connection: the pgwire handlers for the simple and extended
+//! protocols, cancellation, and the mapping of each statement's outcome to a
+//! PostgreSQL response (rows streamed as the client reads them).
+
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
+use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
+use datafusion_postgres::pgwire::api::cancel::CancelHandler;
+use datafusion_postgres::pgwire::api::portal::{Format, Portal, PortalExecutionState};
+use datafusion_postgres::pgwire::api::query::{
+    send_query_response, ExtendedQueryHandler, SimpleQueryHandler,
+};
+use datafusion_postgres::pgwire::api::results::{FieldInfo, Response, Tag};
+use datafusion_postgres::pgwire::api::stmt::QueryParser;
+use datafusion_postgres::pgwire::api::store::{Entry, PortalStore};
+use datafusion_postgres::pgwire::api::{
+    ClientInfo, ClientPortalStore, ErrorHandler, PgWireConnectionState, PgWireServerHandlers, Type,
+    DEFAULT_NAME,
+};
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
+use datafusion_postgres::pgwire::messages::extendedquery::Execute;
+use datafusion_postgres::pgwire::messages::response::TransactionStatus;
+use datafusion_postgres::pgwire::messages::startup::{ParameterStatus, SecretKey};
+use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
+use datafusion_postgres::pgwire::types::format::FormatOptions;
+use futures::{Sink, SinkExt, StreamExt};
+
+use super::encode::{batch_response, copy_response, present_schema, query_response};
+use super::errors::to_pgwire;
+use super::registry::Admission;
+use super::startup::{AuthState, Startup};
+use super::ServerState;
+use crate::session::{Prepared, QueryKind, Session, Utility};
+use crate::sqlstate::{code, SqlError};
+
+/// State shared by the handlers of one connection.
+pub struct Connection {
+    pub server: Arc<ServerState>,
+    pub peer: SocketAddr,
+    pub auth: tokio::sync::Mutex<AuthState>,
+    session: OnceLock<Arc<Session>>,
+    admission: Mutex<Option<Admission>>,
+}
+
+impl Connection {
+    pub fn new(server: Arc<ServerState>, peer: SocketAddr) -> Self {
+        Connection {
+            server,
+            peer,
+            auth: tokio::sync::Mutex::new(AuthState::Start),
+            session: OnceLock::new(),
+            admission: Mutex::new(None),
+        }
+    }
+
+    /// Take a connection slot; false when max_connections are in use.
+    pub fn admit(&self) -> bool {
+        match self.server.registry.admit() {
+            Some(admission) => {
+                if let Ok(mut slot) = self.admission.lock() {
+                    *slot = Some(admission);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn next_pid(&self) -> i32 {
+        self.admission
+            .lock()
+            .ok()
+            .and_then(|a| a.as_ref().map(Admission::next_pid))
+            .unwrap_or(0)
+    }
+
+    /// Attach the authenticated session; returns its pid and secret key.
+    pub fn register(&self, session: Arc<Session>) -> (i32, SecretKey) {
+        let registered = self
+            .admission
+            .lock()
+            .ok()
+            .and_then(|mut a| a.as_mut().map(|a| a.register(&session)));
+        let _ = self.session.set(session);
+        registered.unwrap_or((0, SecretKey::I32(0)))
+    }
+
+    fn session(&self) -> PgWireResult<&Arc<Session>> {
+        self.session
+            .get()
+            .ok_or_else(|| to_pgwire(SqlError::new(code::PROTOCOL_VIOLATION, "not authenticated")))
+    }
+
+    /// Text formats of this session (DateStyle, extra_float_digits …).
+    fn format_options(&self) -> Arc<FormatOptions> {
+        let mut options = FormatOptions::default();
+        if let Some(session) = self.session.get() {
+            let settings = session.settings();
+            if let Ok(style) = settings.get("DateStyle") {
+                options.date_style = style;
+            }
+            if let Ok(digits) = settings.get("extra_float_digits") {
+                options.extra_float_digits = digits.parse().unwrap_or(1);
+            }
+            if let Ok(zone) = settings.get("TimeZone") {
+                options.time_zone = zone;
+            }
+            if let Ok(style) = settings.get("IntervalStyle") {
+                options.interval_style = style;
+            }
+        }
+        Arc::new(options)
+    }
+
+    fn time_zone(&self) -> String {
+        self.session
+            .get()
+            .and_then(|s| s.settings().get("TimeZone").ok())
+            .unwrap_or_else(|| "UTC".into())
+    }
+
+    /// The response to one prepared statement.
+    async fn respond<C>(
+        &self,
+        client: &mut C,
+        prepared: &Prepared,
+        plan: Option<LogicalPlan>,
+        format: &Format,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.session()?.clone();
+        let status = client.transaction_status();
+        let ends_block = matches!(
+            prepared,
+            Prepared::Utility(Utility::Rollback | Utility::Commit | Utility::RollbackToSavepoint)
+        );
+        if status == TransactionStatus::Error && !ends_block {
+            return Err(to_pgwire(SqlError::new(
+                code::IN_FAILED_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            )));
+        }
+        match prepared {
+            Prepared::Empty => Ok(Response::EmptyQuery),
+            Prepared::Utility(utility) => {
+                let in_block = status != TransactionStatus::Idle;
+                match utility {
+                    Utility::Begin if in_block => Ok(Response::Execution(Tag::new("BEGIN"))),
+                    Utility::Begin => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
+                    Utility::Commit if status == TransactionStatus::Error => {
+                        Ok(Response::TransactionEnd(Tag::new("ROLLBACK")))
+                    }
+                    Utility::Commit => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
+                    Utility::Rollback => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+                    Utility::Savepoint | Utility::Release | Utility::RollbackToSavepoint
+                        if !in_block =>
+                    {
+                        Err(to_pgwire(SqlError::new(
+                            code::NO_ACTIVE_TRANSACTION,
+                            "SAVEPOINT can only be used in transaction blocks",
+                        )))
+                    }
+                    Utility::RollbackToSavepoint => {
+                        Ok(Response::TransactionStart(Tag::new("ROLLBACK")))
+                    }
+                    _ => {
+                        let outcome = session.run_utility(utility).await.map_err(to_pgwire)?;
+                        for (name, value) in outcome.changed {
+                            client
+                                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                                    name, value,
+                                )))
+                                .await?;
+                        }
+                        match outcome.rows {
+                            Some(batch) => Ok(Response::Query(batch_response(
+                                batch,
+                                format,
+                                self.format_options(),
+                            )?)),
+                            None => Ok(Response::Execution(Tag::new(&outcome.tag))),
+                        }
+                    }
+                }
+            }
+            Prepared::Copy {
+                plan: copy_plan,
+                options,
+            } => {
+                let plan = plan.unwrap_or_else(|| copy_plan.clone());
+                let stream = session.execute(plan).await.map_err(to_pgwire)?;
+                Ok(Response::CopyOut(copy_response(
+                    stream,
+                    options,
+                    &self.time_zone(),
+                )?))
+            }
+            Prepared::Query { plan: stored, kind } => {
+                let plan = plan.unwrap_or_else(|| stored.clone());
+                let mut stream = session.execute(plan).await.map_err(to_pgwire)?;
+                match kind {
+                    QueryKind::Rows => Ok(Response::Query(query_response(
+                        stream,
+                        format,
+                        self.format_options(),
+                        &self.time_zone(),
+                    )?)),
+                    QueryKind::Dml { tag } => {
+                        let mut batches = Vec::new();
+                        while let Some(batch) = stream.next().await {
+                            batches
+                                .push(batch.map_err(|e| {
+                                    to_pgwire(crate::sqlstate::from_datafusion(&e))
+                                })?);
+                        }
+                        let rows = crate::session::count_of(&batches) as usize;
+                        let tag = if *tag == "INSERT" {
+                            Tag::new(tag).with_oid(0)
+                        } else {
+                            Tag::new(tag)
+                        };
+                        Ok(Response::Execution(tag.with_rows(rows)))
+                    }
+                    QueryKind::Command { tag } => {
+                        while let Some(batch) = stream.next().await {
+                            batch.map_err(|e| to_pgwire(crate::sqlstate::from_datafusion(&e)))?;
+                        }
+                        Ok(Response::Execution(Tag::new(tag)))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The handlers pgwire asks for, once per connection.
+pub struct ConnectionHandlers {
+    pub conn: Arc<Connection>,
+}
+
+impl PgWireServerHandlers for ConnectionHandlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::new(Queries {
+            conn: self.conn.clone(),
+        })
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::new(Queries {
+            conn: self.conn.clone(),
+        })
+    }
+
+    fn startup_handler(&self) -> Arc<impl datafusion_postgres::pgwire::api::auth::StartupHandler> {
+        Arc::new(Startup {
+            conn: self.conn.clone(),
+        })
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(LogErrors {
+            peer: self.conn.peer,
+        })
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::new(Cancel {
+            conn: self.conn.clone(),
+        })
+    }
+}
+
+struct LogErrors {
+    peer: SocketAddr,
+}
+
+impl ErrorHandler for LogErrors {
+    fn on_error<C: ClientInfo>(&self, _client: &C, error: &mut PgWireError) {
+        tracing::debug!(peer = %self.peer, %error, "error sent to client");
+    }
+}
+
+struct Cancel {
+    conn: Arc<Connection>,
+}
+
+#[async_trait]
+impl CancelHandler for Cancel {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        let found = self
+            .conn
+            .server
+            .registry
+            .cancel(request.pid, &request.secret_key);
+        tracing::debug!(pid = request.pid, found, "cancel request");
+    }
+}
+
+/// A statement prepared for the extended protocol.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub sql: String,
+    pub prepared: Prepared,
+}
+
+/// Both query protocols of one connection.
+pub struct Queries {
+    conn: Arc<Connection>,
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Queries {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.conn.session()?.clone();
+        let statements = crate::script::split(query).map_err(|e| {
+            to_pgwire(SqlError::new(
+                code::SYNTAX_ERROR,
+                format!("{} (line {})", e.message, e.line),
+            ))
+        })?;
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(statements.len());
+        for statement in statements {
+            let outcome = match session.prepare(&statement.sql).await {
+                Ok(prepared) => {
+                    self.conn
+                        .respond(client, &prepared, None, &Format::UnifiedText)
+                        .await
+                }
+                Err(e) => Err(to_pgwire(e)),
+            };
+            match outcome {
+                Ok(response) => responses.push(response),
+                Err(PgWireError::UserError(info)) => {
+                    // Statements after a failing one are not run, as in PostgreSQL.
+                    responses.push(Response::Error(info));
+                    break;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(responses)
+    }
+}
+
+#[async_trait]
+impl QueryParser for Queries {
+    type Statement = Statement;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = self.conn.session()?;
+        let prepared = session.prepare(sql).await.map_err(to_pgwire)?;
+        if matches!(prepared, Prepared::Empty) {
+            return Ok(None);
+        }
+        Ok(Some(Statement {
+            sql: sql.to_string(),
+            prepared,
+        }))
+    }
+
+    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        let Some(plan) = plan_of(&statement.prepared) else {
+            return Ok(Vec::new());
+        };
+        parameter_types(plan)?
+            .into_iter()
+            .map(|t| match t {
+                Some(data_type) => into_pg_type(&data_type),
+                None => Ok(Type::UNKNOWN),
+            })
+            .collect()
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &Self::Statement,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let format = format.unwrap_or(&Format::UnifiedText);
+        match &statement.prepared {
+            Prepared::Query {
+                plan,
+                kind: QueryKind::Rows,
+            } => {
+                let schema = present_schema(plan.schema().inner(), &self.conn.time_zone());
+                arrow_schema_to_pg_fields(&schema, format, Some(self.conn.format_options()))
+            }
+            Prepared::Utility(Utility::Show { name }) => Ok(match name {
+                Some(name) => vec![FieldInfo::new(
+                    name.to_ascii_lowercase(),
+                    None,
+                    None,
+                    Type::TEXT,
+                    format.format_for(0),
+                )],
+                None => vec![
+                    FieldInfo::new("name".into(), None, None, Type::TEXT, format.format_for(0)),
+                    FieldInfo::new(
+                        "setting".into(),
+                        None,
+                        None,
+                        Type::TEXT,
+                        format.format_for(1),
+                    ),
+                ],
+            }),
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+fn plan_of(prepared: &Prepared) -> Option<&LogicalPlan> {
+    match prepared {
+        Prepared::Query { plan, .. } | Prepared::Copy { plan, .. } => Some(plan),
+        _ => None,
+    }
+}
+
+/// Placeholder types in $1, $2 … order.
+fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
+    let types = plan
+        .get_parameter_types()
+        .map_err(|e| to_pgwire(crate::sqlstate::from_datafusion(&e)))?;
+    let mut numbered: Vec<(usize, Option<DataType>)> = types
+        .into_iter()
+        .filter_map(|(name, data_type)| {
+            name.trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .map(|n| (n, data_type))
+        })
+        .collect();
+    numbered.sort_by_key(|(n, _)| *n);
+    let count = numbered.last().map_or(0, |(n, _)| *n);
+    let mut out = vec![None; count];
+    for (n, data_type) in numbered {
+        if n >= 1 {
+            out[n - 1] = data_type;
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Queries {
+    type Statement = Statement;
+    type QueryParser = Queries;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::new(Queries {
+            conn: self.conn.clone(),
+        })
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement = &portal.statement.statement;
+        let bound = match plan_of(&statement.prepared) {
+            Some(plan) => {
+                let inferred = parameter_types(plan)?;
+                if inferred.is_empty() && portal.parameters.is_empty() {
+                    None
+                } else {
+                    let server_types: Vec<Type> = inferred
+                        .iter()
+                        .map(|t| t.as_ref().map_or(Ok(Type::UNKNOWN), into_pg_type))
+                        .collect::<PgWireResult<_>>()?;
+                    let inferred_refs: Vec<Option<&DataType>> =
+                        inferred.iter().map(Option::as_ref).collect();
+                    let server_refs: Vec<Option<&Type>> = server_types.iter().map(Some).collect();
+                    let values: ParamValues = deserialize_parameters_with_server_types(
+                        portal,
+                        &inferred_refs,
+                        &server_refs,
+                    )?;
+                    Some(
+                        plan.clone()
+                            .replace_params_with_values(&values)
+                            .map_err(|e| to_pgwire(crate::sqlstate::from_datafusion(&e)))?,
+                    )
+                }
+            }
+            None => None,
+        };
+        self.conn
+            .respond(
+                client,
+                &statement.prepared,
+                bound,
+                &portal.result_column_format,
+            )
+            .await
+    }
+
+    /// Rows of an unlimited Execute are streamed to the client as they are
+    /// produced instead of being gathered first; everything else (fetch sizes,
+    /// utility statements) goes through pgwire's own path.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message
+            .name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NAME.to_string());
+        let portal = match client.portal_store().get_portal(&name) {
+            Some(Entry::Value(portal)) => portal,
+            _ => return self._on_execute(client, message).await,
+        };
+        let streamable = message.max_rows == 0
+            && matches!(
+                portal.statement.statement.prepared,
+                Prepared::Query {
+                    kind: QueryKind::Rows,
+                    ..
+                }
+            )
+            && matches!(*portal.state().lock().await, PortalExecutionState::Initial)
+            && matches!(client.state(), PgWireConnectionState::ReadyForQuery);
+        if !streamable {
+            return self._on_execute(client, message).await;
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let response = ExtendedQueryHandler::do_query(self, client, portal.as_ref(), 0).await;
+        let result = match response {
+            Ok(Response::Query(rows)) => send_query_response(client, rows, false).await,
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        *portal.state().lock().await = PortalExecutionState::Finished;
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        result
+    }
+}
