@@ -2,6 +2,8 @@
 //! bianzhi per engine, labelled for `skipif`/`onlyif`:
 //!
 //! - `embedded`: a session in this process;
+//! - `pgwire`: a server on 127.0.0.1:0 in this process, queried with
+//!   tokio-postgres (extended protocol, binary results).
 //!
 //! Usage: `cargo test --test slt [-- [--complete] [FILTER]]`. `--complete` rewrites
 //! the files with the results the embedded engine gives: read every changed value
@@ -11,6 +13,8 @@
 mod embedded;
 #[path = "harness/value.rs"]
 mod value;
+#[path = "harness/wire.rs"]
+mod wire;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -106,50 +110,47 @@ fn main() -> ExitCode {
         }
     };
     let mut failures = check_report_twins(&root);
-    if let Err(problem) = value::self_check() {
-        failures.push(problem);
+    for check in [value::self_check(), wire::self_check()] {
+        if let Err(problem) = check {
+            failures.push(problem);
+        }
     }
     for problem in &failures {
         println!("FAILED   {problem}");
     }
+    let engines: Vec<&str> = if complete { vec!["embedded"] } else { vec!["embedded", "pgwire"] };
     for file in &files {
-        let name = file
-            .strip_prefix(&root)
-            .unwrap_or(file)
-            .display()
-            .to_string();
-        let outcome = runtime.block_on(async {
-            let mut runner = Runner::new(embedded::Embedded::new);
-            runner.add_label("embedded");
-            runner.with_hash_threshold(0);
-            if complete {
-                runner
-                    .update_test_file(
-                        file,
-                        " ",
-                        default_validator,
-                        default_normalizer,
-                        default_column_validator,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())
-            } else {
-                runner
-                    .run_file_async(file)
-                    .await
-                    .map_err(|e| e.display(true).to_string())
-            }
-        });
-        match outcome {
-            Ok(()) => println!("ok       embedded  {name}"),
-            Err(e) => {
-                println!("FAILED   embedded  {name}\n{e}");
-                failures.push(format!("embedded {name}"));
+        let name = file.strip_prefix(&root).unwrap_or(file).display().to_string();
+        for engine in &engines {
+            let outcome = runtime.block_on(async {
+                if *engine == "pgwire" {
+                    let mut runner = Runner::new(wire::Wire::new);
+                    runner.add_label("pgwire");
+                    runner.run_file_async(file).await.map_err(|e| e.display(true).to_string())
+                } else {
+                    let mut runner = Runner::new(embedded::Embedded::new);
+                    runner.add_label("embedded");
+                    if complete {
+                        runner
+                            .update_test_file(file, " ", default_validator, default_normalizer, default_column_validator)
+                            .await
+                            .map_err(|e| e.to_string())
+                    } else {
+                        runner.run_file_async(file).await.map_err(|e| e.display(true).to_string())
+                    }
+                }
+            });
+            match outcome {
+                Ok(()) => println!("ok       {engine:<9} {name}"),
+                Err(e) => {
+                    println!("FAILED   {engine:<9} {name}\n{e}");
+                    failures.push(format!("{engine} {name}"));
+                }
             }
         }
     }
     if failures.is_empty() {
-        println!("slt: {} files passed", files.len());
+        println!("slt: {} files passed on {}", files.len(), engines.join(" and "));
         ExitCode::SUCCESS
     } else {
         println!(
