@@ -118,25 +118,45 @@ fn main() -> ExitCode {
     for problem in &failures {
         println!("FAILED   {problem}");
     }
-    let engines: Vec<&str> = if complete { vec!["embedded"] } else { vec!["embedded", "pgwire"] };
+    let engines: Vec<&str> = if complete {
+        vec!["embedded"]
+    } else {
+        vec!["embedded", "pgwire"]
+    };
     for file in &files {
-        let name = file.strip_prefix(&root).unwrap_or(file).display().to_string();
+        let name = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         for engine in &engines {
             let outcome = runtime.block_on(async {
                 if *engine == "pgwire" {
                     let mut runner = Runner::new(wire::Wire::new);
                     runner.add_label("pgwire");
-                    runner.run_file_async(file).await.map_err(|e| e.display(true).to_string())
+                    runner
+                        .run_file_async(file)
+                        .await
+                        .map_err(|e| e.display(true).to_string())
                 } else {
                     let mut runner = Runner::new(embedded::Embedded::new);
                     runner.add_label("embedded");
                     if complete {
                         runner
-                            .update_test_file(file, " ", default_validator, default_normalizer, default_column_validator)
+                            .update_test_file(
+                                file,
+                                " ",
+                                default_validator,
+                                default_normalizer,
+                                default_column_validator,
+                            )
                             .await
                             .map_err(|e| e.to_string())
                     } else {
-                        runner.run_file_async(file).await.map_err(|e| e.display(true).to_string())
+                        runner
+                            .run_file_async(file)
+                            .await
+                            .map_err(|e| e.display(true).to_string())
                     }
                 }
             });
@@ -150,7 +170,11 @@ fn main() -> ExitCode {
         }
     }
     if failures.is_empty() {
-        println!("slt: {} files passed on {}", files.len(), engines.join(" and "));
+        println!(
+            "slt: {} files passed on {}",
+            files.len(),
+            engines.join(" and ")
+        );
         ExitCode::SUCCESS
     } else {
         println!(

@@ -8,6 +8,7 @@ pub mod config;
 pub mod connection;
 pub mod encode;
 pub mod errors;
+pub mod params;
 pub mod registry;
 pub mod scram;
 pub mod startup;

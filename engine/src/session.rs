@@ -4,6 +4,7 @@
 //! cancellation). The wire server, `bianzhi run` and the test harness all use it,
 //! so a statement means the same everywhere.
 
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -18,8 +19,8 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, ObjectType,
-    Statement,
+    visit_relations_mut, CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget,
+    Ident, ObjectName, ObjectType, Query, Statement, Visit, Visitor,
 };
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Future, FutureExt, Stream, StreamExt};
@@ -204,6 +205,7 @@ impl Session {
             }
         };
         crate::pg_compat::rewrite::rewrite(&mut statement);
+        self.qualify_by_search_path(&mut statement);
         if let Statement::Copy {
             source,
             to,
@@ -267,6 +269,39 @@ impl Session {
             .statement_to_plan(DfStatement::Statement(Box::new(statements.remove(0))))
             .await
             .map_err(|e| from_datafusion(&e))
+    }
+
+    /// With more than one schema on search_path, name each unqualified table by
+    /// the first schema that has it (DataFusion itself knows one default schema).
+    fn qualify_by_search_path(&self, statement: &mut Statement) {
+        let path = self.settings.search_path();
+        if path.len() < 2 {
+            return;
+        }
+        let state = self.ctx.state();
+        let catalog_name = state.config().options().catalog.default_catalog.clone();
+        let Some(catalog) = state.catalog_list().catalog(&catalog_name) else {
+            return;
+        };
+        let ctes = cte_names(statement);
+        let _ = visit_relations_mut(statement, |relation| {
+            if relation.0.len() == 1 {
+                if let Some(name) = relation.0[0].as_ident().map(|i| i.value.clone()) {
+                    if !ctes.contains(&name) {
+                        let found = path.iter().find(|schema| {
+                            catalog.schema(schema).is_some_and(|s| s.table_exist(&name))
+                        });
+                        if let Some(schema) = found {
+                            *relation = ObjectName::from(vec![
+                                Ident::new(schema.clone()),
+                                Ident::new(name),
+                            ]);
+                        }
+                    }
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
     }
 
     fn refuse_dropping_domain_tables(&self, statement: &Statement) -> SqlResult<()> {
@@ -741,6 +776,25 @@ impl Stream for GuardedStream {
         }
         self.inner.poll_next_unpin(cx)
     }
+}
+
+/// Names introduced by WITH clauses anywhere in a statement.
+fn cte_names(statement: &Statement) -> std::collections::HashSet<String> {
+    struct Ctes(std::collections::HashSet<String>);
+    impl Visitor for Ctes {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            if let Some(with) = &query.with {
+                for cte in &with.cte_tables {
+                    self.0.insert(cte.alias.name.value.clone());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut ctes = Ctes(Default::default());
+    let _ = statement.visit(&mut ctes);
+    ctes.0
 }
 
 /// Remove -- and /* */ comments outside quotes (so a comment-only statement is empty).

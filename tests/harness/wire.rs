@@ -87,7 +87,10 @@ struct Raw {
 }
 
 impl<'a> FromSql<'a> for Raw {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(Raw {
             ty: ty.clone(),
             bytes: raw.to_vec(),
@@ -102,12 +105,16 @@ impl<'a> FromSql<'a> for Raw {
 type Decoded = Result<Value, Box<dyn std::error::Error + Sync + Send>>;
 
 fn decode(raw: Option<Raw>) -> Decoded {
-    let Some(raw) = raw else { return Ok(Value::Null) };
+    let Some(raw) = raw else {
+        return Ok(Value::Null);
+    };
     let (ty, bytes) = (&raw.ty, raw.bytes.as_slice());
     if let Kind::Array(element) = ty.kind() {
         let items: Vec<Option<Raw>> = Vec::from_sql(ty, bytes)?;
         let _ = element;
-        return Ok(Value::List(items.into_iter().map(decode).collect::<Result<_, _>>()?));
+        return Ok(Value::List(
+            items.into_iter().map(decode).collect::<Result<_, _>>()?,
+        ));
     }
     Ok(match *ty {
         Type::BOOL => Value::Bool(bool::from_sql(ty, bytes)?),
@@ -118,11 +125,19 @@ fn decode(raw: Option<Raw>) -> Decoded {
         Type::FLOAT4 => Value::Float(f32::from_sql(ty, bytes)?.into()),
         Type::FLOAT8 => Value::Float(f64::from_sql(ty, bytes)?),
         Type::NUMERIC => Value::Decimal(numeric(bytes)?),
-        Type::DATE => Value::Date(chrono::NaiveDate::from_sql(ty, bytes)?.format("%Y-%m-%d").to_string()),
-        Type::TIMESTAMP => Value::Timestamp(chrono::NaiveDateTime::from_sql(ty, bytes)?.and_utc().timestamp_micros()),
-        Type::TIMESTAMPTZ => {
-            Value::TimestampUtc(chrono::DateTime::<chrono::Utc>::from_sql(ty, bytes)?.timestamp_micros())
-        }
+        Type::DATE => Value::Date(
+            chrono::NaiveDate::from_sql(ty, bytes)?
+                .format("%Y-%m-%d")
+                .to_string(),
+        ),
+        Type::TIMESTAMP => Value::Timestamp(
+            chrono::NaiveDateTime::from_sql(ty, bytes)?
+                .and_utc()
+                .timestamp_micros(),
+        ),
+        Type::TIMESTAMPTZ => Value::TimestampUtc(
+            chrono::DateTime::<chrono::Utc>::from_sql(ty, bytes)?.timestamp_micros(),
+        ),
         _ => Value::Text(String::from_utf8_lossy(bytes).to_string()),
     })
 }
@@ -140,11 +155,17 @@ fn numeric(bytes: &[u8]) -> Result<String, Box<dyn std::error::Error + Sync + Se
     if sign == 0xC000 {
         return Ok("NaN".into());
     }
-    let digits: Vec<i16> = (0..ndigits).map(|i| word(8 + 2 * i)).collect::<Result<_, _>>()?;
+    let digits: Vec<i16> = (0..ndigits)
+        .map(|i| word(8 + 2 * i))
+        .collect::<Result<_, _>>()?;
     // Integer part: base-10000 digits with weight ≥ 0.
     let mut integer = String::new();
     for position in 0..=weight.max(0) {
-        let digit = if weight >= 0 { digits.get(position as usize).copied().unwrap_or(0) } else { 0 };
+        let digit = if weight >= 0 {
+            digits.get(position as usize).copied().unwrap_or(0)
+        } else {
+            0
+        };
         if integer.is_empty() {
             integer = digit.to_string();
         } else {
@@ -157,12 +178,20 @@ fn numeric(bytes: &[u8]) -> Result<String, Box<dyn std::error::Error + Sync + Se
     let mut fraction = String::new();
     for k in 1..=((dscale + 3) / 4) as i32 {
         let index = weight + k;
-        let digit = if index >= 0 { digits.get(index as usize).copied().unwrap_or(0) } else { 0 };
+        let digit = if index >= 0 {
+            digits.get(index as usize).copied().unwrap_or(0)
+        } else {
+            0
+        };
         fraction.push_str(&format!("{digit:04}"));
     }
     fraction.truncate(dscale);
     let sign = if sign == 0x4000 { "-" } else { "" };
-    Ok(if dscale > 0 { format!("{sign}{integer}.{fraction}") } else { format!("{sign}{integer}") })
+    Ok(if dscale > 0 {
+        format!("{sign}{integer}.{fraction}")
+    } else {
+        format!("{sign}{integer}")
+    })
 }
 
 fn column_type(ty: &Type) -> DefaultColumnType {
@@ -182,10 +211,18 @@ impl sqllogictest::AsyncDB for Wire {
     async fn run(&mut self, sql: &str) -> Result<DBOutput<Self::ColumnType>, Self::Error> {
         let statement = self.client.prepare(sql).await.map_err(db_error)?;
         if statement.columns().is_empty() {
-            let count = self.client.execute(&statement, &[]).await.map_err(db_error)?;
+            let count = self
+                .client
+                .execute(&statement, &[])
+                .await
+                .map_err(db_error)?;
             return Ok(DBOutput::StatementComplete(count));
         }
-        let types = statement.columns().iter().map(|c| column_type(c.type_())).collect();
+        let types = statement
+            .columns()
+            .iter()
+            .map(|c| column_type(c.type_()))
+            .collect();
         let rows = self.client.query(&statement, &[]).await.map_err(db_error)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {

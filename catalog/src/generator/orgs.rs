@@ -185,7 +185,8 @@ pub fn build_orgs(seed: u64) -> Vec<Org> {
     let mut city_dept_ids: Vec<(FunctionKey, i64)> = Vec::new();
     for t in DEPARTMENTS {
         let Some(suffix) = t.city_name else { continue };
-        let name = if suffix.starts_with('委') {
+        // Party bodies carry 中共 (中共深圳市委组织部, 中共深圳市纪律检查委员会).
+        let name = if t.system == "党委" {
             format!("中共{CITY_NAME}{suffix}")
         } else {
             format!("{CITY_NAME}{suffix}")
@@ -350,7 +351,7 @@ pub fn build_orgs(seed: u64) -> Vec<Org> {
             if district.function_area && !t.in_function_area {
                 continue;
             }
-            let name = if suffix.starts_with('委') {
+            let name = if t.system == "党委" {
                 format!("中共{prefix}{suffix}")
             } else {
                 format!("{prefix}{suffix}")

@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use datafusion_postgres::pgwire::api::cancel::CancelHandler;
+use datafusion_postgres::pgwire::api::copy::send_copy_out_response;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use datafusion_postgres::pgwire::api::query::{
-    send_query_response, ExtendedQueryHandler, SimpleQueryHandler,
+    send_execution_response, send_query_response, send_ready_for_query, ExtendedQueryHandler,
+    SimpleQueryHandler,
 };
 use datafusion_postgres::pgwire::api::results::{FieldInfo, Response, Tag};
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
@@ -27,7 +27,8 @@ use datafusion_postgres::pgwire::api::{
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
 use datafusion_postgres::pgwire::messages::extendedquery::Execute;
-use datafusion_postgres::pgwire::messages::response::TransactionStatus;
+use datafusion_postgres::pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
+use datafusion_postgres::pgwire::messages::simplequery::Query;
 use datafusion_postgres::pgwire::messages::startup::{ParameterStatus, SecretKey};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
@@ -128,9 +129,13 @@ impl Connection {
     }
 
     /// The response to one prepared statement.
+    ///
+    /// `status` is the transaction status before the statement: within a simple
+    /// query, earlier statements of the same query may have changed it.
     async fn respond<C>(
         &self,
         client: &mut C,
+        status: TransactionStatus,
         prepared: &Prepared,
         plan: Option<LogicalPlan>,
         format: &Format,
@@ -141,7 +146,6 @@ impl Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = self.session()?.clone();
-        let status = client.transaction_status();
         let ends_block = matches!(
             prepared,
             Prepared::Utility(Utility::Rollback | Utility::Commit | Utility::RollbackToSavepoint)
@@ -320,47 +324,165 @@ pub struct Queries {
     conn: Arc<Connection>,
 }
 
+/// The transaction status after a response.
+fn status_after(
+    status: TransactionStatus,
+    prepared: &Prepared,
+    response: &Response,
+) -> TransactionStatus {
+    match response {
+        Response::TransactionStart(_)
+            if matches!(prepared, Prepared::Utility(Utility::RollbackToSavepoint)) =>
+        {
+            // ROLLBACK TO SAVEPOINT leaves an aborted block usable again.
+            TransactionStatus::Transaction
+        }
+        Response::TransactionStart(_) => match status {
+            TransactionStatus::Idle => TransactionStatus::Transaction,
+            other => other,
+        },
+        Response::TransactionEnd(_) => TransactionStatus::Idle,
+        _ => status,
+    }
+}
+
+/// The aborted-block state an error leaves (none outside a block).
+fn status_after_error(status: TransactionStatus) -> TransactionStatus {
+    match status {
+        TransactionStatus::Idle => TransactionStatus::Idle,
+        _ => TransactionStatus::Error,
+    }
+}
+
 #[async_trait]
 impl SimpleQueryHandler for Queries {
-    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    /// Each statement of the query string runs after the previous one's rows
+    /// have been sent; the first error ends the string, as in PostgreSQL.
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let session = self.conn.session()?.clone();
-        let statements = crate::script::split(query).map_err(|e| {
-            to_pgwire(SqlError::new(
-                code::SYNTAX_ERROR,
-                format!("{} (line {})", e.message, e.line),
-            ))
-        })?;
-        if statements.is_empty() {
-            return Ok(vec![Response::EmptyQuery]);
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
         }
-        let mut responses = Vec::with_capacity(statements.len());
-        for statement in statements {
-            let outcome = match session.prepare(&statement.sql).await {
-                Ok(prepared) => {
-                    self.conn
-                        .respond(client, &prepared, None, &Format::UnifiedText)
-                        .await
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let mut status = client.transaction_status();
+        let session = self.conn.session()?.clone();
+        match crate::script::split(&query.query) {
+            Err(e) => {
+                let error = SqlError::new(
+                    code::SYNTAX_ERROR,
+                    format!("{} (line {})", e.message, e.line),
+                );
+                send_error(client, error).await?;
+                status = status_after_error(status);
+            }
+            Ok(statements) if statements.is_empty() => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+            }
+            Ok(statements) => {
+                for statement in statements {
+                    let outcome = match session.prepare(&statement.sql).await {
+                        Ok(prepared) => self
+                            .conn
+                            .respond(client, status, &prepared, None, &Format::UnifiedText)
+                            .await
+                            .map(|response| (prepared, response)),
+                        Err(e) => Err(to_pgwire(e)),
+                    };
+                    let sent = match outcome {
+                        Ok((prepared, response)) => {
+                            let next = status_after(status, &prepared, &response);
+                            send_response(client, response).await.map(|()| next)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match sent {
+                        Ok(next) => status = next,
+                        Err(PgWireError::UserError(info)) => {
+                            client
+                                .feed(PgWireBackendMessage::ErrorResponse((*info).into()))
+                                .await?;
+                            status = status_after_error(status);
+                            break;
+                        }
+                        Err(other) => return Err(other),
+                    }
                 }
-                Err(e) => Err(to_pgwire(e)),
-            };
-            match outcome {
-                Ok(response) => responses.push(response),
-                Err(PgWireError::UserError(info)) => {
-                    // Statements after a failing one are not run, as in PostgreSQL.
-                    responses.push(Response::Error(info));
-                    break;
-                }
-                Err(other) => return Err(other),
             }
         }
-        Ok(responses)
+        if !matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            client.set_transaction_status(status);
+            send_ready_for_query(client, status).await?;
+        }
+        Ok(())
     }
+
+    async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // `on_query` above runs and sends each statement itself.
+        Err(to_pgwire(SqlError::new(
+            code::INTERNAL_ERROR,
+            "simple queries are handled by on_query",
+        )))
+    }
+}
+
+async fn send_error<C>(client: &mut C, error: SqlError) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let info = super::errors::error_info(error, "ERROR");
+    client
+        .feed(PgWireBackendMessage::ErrorResponse(info.into()))
+        .await?;
+    Ok(())
+}
+
+/// Send one statement's response of a simple query.
+async fn send_response<C>(client: &mut C, response: Response) -> PgWireResult<()>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    match response {
+        Response::EmptyQuery => {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+        }
+        Response::Query(rows) => send_query_response(client, rows, true).await?,
+        Response::Execution(tag)
+        | Response::TransactionStart(tag)
+        | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+        Response::Error(info) => return Err(PgWireError::UserError(info)),
+        Response::CopyOut(copy) => send_copy_out_response(client, copy).await?,
+        Response::CopyIn(_) | Response::CopyBoth(_) => {
+            return Err(to_pgwire(SqlError::new(
+                code::FEATURE_NOT_SUPPORTED,
+                "COPY FROM is not supported",
+            )))
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -500,18 +622,7 @@ impl ExtendedQueryHandler for Queries {
                 if inferred.is_empty() && portal.parameters.is_empty() {
                     None
                 } else {
-                    let server_types: Vec<Type> = inferred
-                        .iter()
-                        .map(|t| t.as_ref().map_or(Ok(Type::UNKNOWN), into_pg_type))
-                        .collect::<PgWireResult<_>>()?;
-                    let inferred_refs: Vec<Option<&DataType>> =
-                        inferred.iter().map(Option::as_ref).collect();
-                    let server_refs: Vec<Option<&Type>> = server_types.iter().map(Some).collect();
-                    let values: ParamValues = deserialize_parameters_with_server_types(
-                        portal,
-                        &inferred_refs,
-                        &server_refs,
-                    )?;
+                    let values = super::params::bind(portal, &inferred).map_err(to_pgwire)?;
                     Some(
                         plan.clone()
                             .replace_params_with_values(&values)
@@ -521,9 +632,11 @@ impl ExtendedQueryHandler for Queries {
             }
             None => None,
         };
+        let status = client.transaction_status();
         self.conn
             .respond(
                 client,
+                status,
                 &statement.prepared,
                 bound,
                 &portal.result_column_format,
@@ -560,7 +673,15 @@ impl ExtendedQueryHandler for Queries {
             && matches!(*portal.state().lock().await, PortalExecutionState::Initial)
             && matches!(client.state(), PgWireConnectionState::ReadyForQuery);
         if !streamable {
-            return self._on_execute(client, message).await;
+            let rollback_to = matches!(
+                portal.statement.statement.prepared,
+                Prepared::Utility(Utility::RollbackToSavepoint)
+            );
+            self._on_execute(client, message).await?;
+            if rollback_to && client.transaction_status() != TransactionStatus::Idle {
+                client.set_transaction_status(TransactionStatus::Transaction);
+            }
+            return Ok(());
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
         let response = ExtendedQueryHandler::do_query(self, client, portal.as_ref(), 0).await;
