@@ -126,6 +126,8 @@ impl Engine {
             .with_information_schema(false)
             .with_default_catalog_and_schema(CATALOG_NAME, PUBLIC_SCHEMA)
             .with_create_default_catalog_and_schema(false);
+        // `1.5` is an exact numeric in PostgreSQL, not a double.
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
         if let Some(partitions) = self.options.target_partitions {
             config = config.with_target_partitions(partitions.max(1));
         }

@@ -2,6 +2,7 @@
 //! datafusion-pg-catalog, with bianzhi's comments in `pg_description`), a
 //! PostgreSQL-shaped `information_schema`, and the functions clients call.
 
+pub mod column_names;
 pub mod fn_udf;
 pub mod functions;
 pub mod information_schema;
@@ -67,6 +68,8 @@ pub struct PgCompat {
     pg_catalog: Arc<SharedPgCatalog>,
     static_tables: Arc<PgCatalogStaticTables>,
     descriptions: std::sync::RwLock<Arc<Descriptions>>,
+    /// `schema.relation` → pg_class oid, for `regclass` casts of parameters.
+    relations: std::sync::RwLock<Arc<HashMap<String, i64>>>,
     type_oids: Arc<HashMap<String, i32>>,
     /// Function oid → (result type, argument list), for `\df`.
     signatures: Arc<HashMap<i64, (String, String)>>,
@@ -102,6 +105,7 @@ impl PgCompat {
             pg_catalog,
             static_tables,
             descriptions: std::sync::RwLock::new(Arc::new(Descriptions::new())),
+            relations: std::sync::RwLock::new(Arc::new(HashMap::new())),
             type_oids,
             signatures,
             started_micros,
@@ -112,6 +116,7 @@ impl PgCompat {
     /// pg_catalog has assigned OIDs (`ctx` is any session of the engine).
     pub async fn load_descriptions(&self, ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
         let mut descriptions = Descriptions::new();
+        let mut relations = HashMap::new();
         // The static descriptions of built-in functions and types.
         for batch in self.static_tables.pg_description.data() {
             let oids = cast(batch.column(0), &DataType::Int64)?;
@@ -149,6 +154,7 @@ impl PgCompat {
                 let namespace = namespaces.as_string::<i32>().value(row);
                 let name = names.as_string::<i32>().value(row);
                 let namespace_oid = namespace_oids.as_primitive::<Int64Type>().value(row);
+                relations.insert(format!("{namespace}.{name}"), oid);
                 if let Some((_, comment)) = SCHEMA_COMMENTS.iter().find(|(s, _)| *s == namespace) {
                     descriptions.insert((namespace_oid, 2615, 0), comment.to_string());
                 }
@@ -179,6 +185,9 @@ impl PgCompat {
         self.pg_catalog.set_descriptions(descriptions.clone());
         if let Ok(mut current) = self.descriptions.write() {
             *current = descriptions;
+        }
+        if let Ok(mut current) = self.relations.write() {
+            *current = Arc::new(relations);
         }
         Ok(())
     }
@@ -234,6 +243,8 @@ impl PgCompat {
         ctx.register_udf(functions::col_description(descriptions));
         ctx.register_udf(functions::shobj_description());
         ctx.register_udf(functions::to_regtype(self.type_oids.clone()));
+        let relations = self.relations.read().map(|r| r.clone()).unwrap_or_default();
+        ctx.register_udf(functions::regclass_oid(relations));
         ctx.register_udf(functions::pg_get_serial_sequence());
         ctx.register_udf(functions::pg_is_in_recovery());
         ctx.register_udf(functions::pg_postmaster_start_time(self.started_micros));
@@ -245,6 +256,10 @@ impl PgCompat {
         ctx.register_udf(functions::always_visible("pg_function_is_visible"));
         ctx.register_udf(functions::always_visible("pg_type_is_visible"));
         ctx.register_udf(functions::pg_size_pretty());
+        ctx.register_udf(functions::always_visible("pg_collation_is_visible"));
+        ctx.register_udf(functions::always_visible("pg_conversion_is_visible"));
+        ctx.register_udf(functions::json_build_object());
+        ctx.register_udf(functions::pg_typeof());
         for name in ["pg_table_size", "pg_indexes_size"] {
             ctx.register_udf(functions::zero_of_oid(name));
         }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod connection;
 pub mod encode;
 pub mod errors;
+mod numeric;
 pub mod params;
 pub mod registry;
 pub mod scram;
@@ -27,6 +28,10 @@ use crate::engine::Engine;
 use config::{Auth, ServerConfig};
 use connection::{Connection, ConnectionHandlers};
 use registry::Registry;
+
+/// How long a connection stays open after shutdown starts, so that a
+/// statement it was running can report 57P01 to its client.
+const SHUTDOWN_REPORT_GRACE: Duration = Duration::from_secs(1);
 
 /// What every connection shares.
 pub struct ServerState {
@@ -78,12 +83,15 @@ impl Server {
             source,
         })?;
         if let Some(path) = &config.address_file {
-            std::fs::write(path, format!("{local_addr}\n")).map_err(|source| {
-                ServerError::AddressFile {
+            // Written whole and renamed into place: whoever polls for the
+            // file never reads half an address.
+            let partial = path.with_extension("partial");
+            std::fs::write(&partial, format!("{local_addr}\n"))
+                .and_then(|()| std::fs::rename(&partial, path))
+                .map_err(|source| ServerError::AddressFile {
                     path: path.display().to_string(),
                     source,
-                }
-            })?;
+                })?;
         }
         if matches!(config.auth, Auth::Trust) {
             tracing::warn!(
@@ -148,7 +156,12 @@ impl Server {
                                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                                 }
                             }
-                            _ = closing.cancelled() => {}
+                            // A running statement gets a moment to send its
+                            // 57P01 before the socket closes.
+                            _ = async {
+                                closing.cancelled().await;
+                                tokio::time::sleep(SHUTDOWN_REPORT_GRACE).await;
+                            } => {}
                         }
                     });
                 }
@@ -163,7 +176,7 @@ impl Server {
             }
         }
         tracing::info!("shutting down: cancelling running statements");
-        self.state.registry.cancel_all();
+        self.state.registry.terminate_all();
         let grace = tokio::time::sleep(Duration::from_secs(2));
         tokio::pin!(grace);
         loop {

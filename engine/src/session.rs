@@ -6,6 +6,7 @@
 
 use std::ops::ControlFlow;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -30,6 +31,7 @@ use crate::engine::Engine;
 use crate::pg_compat::SessionIdentity;
 use crate::settings::{SettingError, Settings};
 use crate::sqlstate::{code, from_datafusion, SqlError};
+use datafusion::execution::FunctionRegistry as _;
 
 /// Result type of session operations.
 pub type SqlResult<T> = std::result::Result<T, SqlError>;
@@ -125,6 +127,8 @@ pub struct Session {
     identity: SessionIdentity,
     parser: Arc<PostgresCompatibilityParser>,
     running: Mutex<CancellationToken>,
+    /// Set when the server shuts down: cancellation then reports 57P01.
+    terminating: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Session {
@@ -150,6 +154,7 @@ impl Session {
             identity,
             parser: Arc::new(PostgresCompatibilityParser::new()),
             running: Mutex::new(CancellationToken::new()),
+            terminating: Arc::new(AtomicBool::new(false)),
         };
         // Startup parameters such as TimeZone or search_path take effect now.
         for name in ["TimeZone", "search_path"] {
@@ -179,6 +184,13 @@ impl Session {
         }
     }
 
+    /// Stop for good (server shutdown): the running statement and any later
+    /// one fail with 57P01.
+    pub fn terminate(&self) {
+        self.terminating.store(true, Ordering::SeqCst);
+        self.cancel();
+    }
+
     /// Understand one statement (no trailing semicolon needed): a utility
     /// statement, or a DataFusion plan with placeholders still unbound.
     pub async fn prepare(&self, sql: &str) -> SqlResult<Prepared> {
@@ -205,6 +217,7 @@ impl Session {
             }
         };
         crate::pg_compat::rewrite::rewrite(&mut statement);
+        crate::pg_compat::column_names::name_columns(&mut statement);
         self.qualify_by_search_path(&mut statement);
         if let Statement::Copy {
             source,
@@ -472,6 +485,17 @@ impl Session {
         match name.to_ascii_lowercase().as_str() {
             "timezone" | "time zone" => {
                 state.config_mut().options_mut().execution.time_zone = Some(value.to_string());
+                // now() and friends take the zone when built: rebuild them so
+                // `now()` is a timestamptz in the session's zone.
+                let options = state.config().options().clone();
+                let rebuilt: Vec<_> = state
+                    .scalar_functions()
+                    .values()
+                    .filter_map(|udf| udf.inner().with_updated_config(&options).map(Arc::new))
+                    .collect();
+                for udf in rebuilt {
+                    state.register_udf(udf).map_err(|e| from_datafusion(&e))?;
+                }
             }
             "search_path" => {
                 // The first schema of the path that exists becomes the default.
@@ -500,6 +524,13 @@ impl Session {
         if let Ok(mut running) = self.running.lock() {
             *running = token.clone();
         }
+        if self.terminating.load(Ordering::SeqCst) {
+            return Err(SqlError::shutting_down());
+        }
+        let stop = Stop {
+            token,
+            terminating: self.terminating.clone(),
+        };
         let timeout = self.settings.statement_timeout();
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let ctx = self.ctx.clone();
@@ -507,8 +538,8 @@ impl Session {
             let frame = ctx.execute_logical_plan(plan).await?;
             frame.execute_stream().await
         };
-        let stream = guard(planning.boxed(), &token, deadline).await?;
-        Ok(Box::pin(GuardedStream::new(stream, token, deadline)))
+        let stream = guard(planning.boxed(), &stop, deadline).await?;
+        Ok(Box::pin(GuardedStream::new(stream, stop, deadline)))
     }
 
     /// Run a whole script's worth of statements for embedded use: every result
@@ -706,10 +737,28 @@ fn copy_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> SqlResul
     Ok(out)
 }
 
+/// What stops a running statement: its cancellation token, and whether the
+/// cancellation is the server's shutdown.
+#[derive(Clone)]
+struct Stop {
+    token: CancellationToken,
+    terminating: Arc<AtomicBool>,
+}
+
+impl Stop {
+    fn error(&self) -> SqlError {
+        if self.terminating.load(Ordering::SeqCst) {
+            SqlError::shutting_down()
+        } else {
+            SqlError::canceled()
+        }
+    }
+}
+
 /// Await a future unless the statement is cancelled or times out first.
 async fn guard<T>(
     future: futures::future::BoxFuture<'static, std::result::Result<T, DataFusionError>>,
-    token: &CancellationToken,
+    stop: &Stop,
     deadline: Option<tokio::time::Instant>,
 ) -> SqlResult<T> {
     let sleep = async {
@@ -720,7 +769,7 @@ async fn guard<T>(
     };
     tokio::select! {
         result = future => result.map_err(|e| from_datafusion(&e)),
-        _ = token.cancelled() => Err(SqlError::canceled()),
+        _ = stop.token.cancelled() => Err(stop.error()),
         _ = sleep => Err(SqlError::timed_out()),
     }
 }
@@ -730,6 +779,7 @@ async fn guard<T>(
 struct GuardedStream {
     inner: SendableRecordBatchStream,
     cancelled: Pin<Box<dyn Future<Output = ()> + Send>>,
+    stop: Stop,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     done: bool,
 }
@@ -737,7 +787,7 @@ struct GuardedStream {
 impl GuardedStream {
     fn new(
         inner: SendableRecordBatchStream,
-        token: CancellationToken,
+        stop: Stop,
         deadline: Option<tokio::time::Instant>,
     ) -> RecordBatchStreamAdapter<Self> {
         let schema = inner.schema();
@@ -745,7 +795,8 @@ impl GuardedStream {
             schema,
             GuardedStream {
                 inner,
-                cancelled: Box::pin(async move { token.cancelled_owned().await }),
+                cancelled: Box::pin(stop.token.clone().cancelled_owned()),
+                stop,
                 sleep: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
                 done: false,
             },
@@ -763,7 +814,7 @@ impl Stream for GuardedStream {
         if self.cancelled.as_mut().poll(cx).is_ready() {
             self.done = true;
             return Poll::Ready(Some(Err(DataFusionError::External(Box::new(
-                SqlError::canceled(),
+                self.stop.error(),
             )))));
         }
         if let Some(sleep) = self.sleep.as_mut() {

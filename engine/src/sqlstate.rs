@@ -22,6 +22,7 @@ pub mod code {
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const QUERY_CANCELED: &str = "57014";
+    pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const TOO_MANY_CONNECTIONS: &str = "53300";
     pub const INVALID_PASSWORD: &str = "28P01";
@@ -66,6 +67,13 @@ impl SqlError {
         )
     }
 
+    pub fn shutting_down() -> Self {
+        Self::new(
+            code::ADMIN_SHUTDOWN,
+            "terminating connection due to administrator command",
+        )
+    }
+
     pub fn timed_out() -> Self {
         Self::new(
             code::QUERY_CANCELED,
@@ -76,22 +84,84 @@ impl SqlError {
 
 /// Classify a DataFusion error.
 pub fn from_datafusion(error: &DataFusionError) -> SqlError {
-    // Errors wrapped in context or external boxes carry their cause inside.
-    match error {
-        DataFusionError::Diagnostic(_, inner) => return from_datafusion(inner),
-        DataFusionError::Shared(inner) => return from_datafusion(inner),
-        DataFusionError::Collection(errors) => {
-            if let Some(first) = errors.first() {
-                return from_datafusion(first);
+    postgres_wording(classify(error))
+}
+
+/// PostgreSQL's wording for the errors people and scripts match on; what
+/// DataFusion adds (the valid columns, a close function name) becomes the hint.
+fn postgres_wording(mut sql: SqlError) -> SqlError {
+    let message = sql.message.clone();
+    match sql.code {
+        code::DIVISION_BY_ZERO => sql.message = "division by zero".to_string(),
+        code::UNDEFINED_TABLE => {
+            if let Some(name) = message
+                .strip_prefix("table '")
+                .and_then(|rest| rest.strip_suffix("' not found"))
+            {
+                // DataFusion names the table with catalog and schema; the
+                // catalog is always this database, public the default schema.
+                let parts: Vec<&str> = name.split('.').collect();
+                let parts = if parts.len() == 3 {
+                    &parts[1..]
+                } else {
+                    &parts[..]
+                };
+                let name = match parts {
+                    ["public", table] => table.to_string(),
+                    _ => parts.join("."),
+                };
+                sql.message = format!("relation \"{name}\" does not exist");
             }
         }
-        DataFusionError::Context(_, inner) => return keep_message(error, from_datafusion(inner)),
+        code::UNDEFINED_COLUMN => {
+            if let Some(rest) = message.strip_prefix("No field named ") {
+                let (name, valid) = rest
+                    .split_once(".\n")
+                    .unwrap_or((rest.trim_end_matches('.'), ""));
+                // PostgreSQL quotes a bare name, not a qualified one.
+                sql.message = if name.contains('.') {
+                    format!("column {name} does not exist")
+                } else {
+                    format!("column \"{name}\" does not exist")
+                };
+                if !valid.is_empty() {
+                    sql.hint = Some(valid.trim().to_string());
+                }
+            }
+        }
+        code::UNDEFINED_FUNCTION => {
+            if let Some(rest) = message.strip_prefix("Invalid function '") {
+                if let Some((name, suggestion)) = rest.split_once('\'') {
+                    sql.message = format!("function {name} does not exist");
+                    let suggestion = suggestion.trim_start_matches('.').trim();
+                    if !suggestion.is_empty() {
+                        sql.hint = Some(suggestion.to_string());
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    sql
+}
+
+fn classify(error: &DataFusionError) -> SqlError {
+    // Errors wrapped in context or external boxes carry their cause inside.
+    match error {
+        DataFusionError::Diagnostic(_, inner) => return classify(inner),
+        DataFusionError::Shared(inner) => return classify(inner),
+        DataFusionError::Collection(errors) => {
+            if let Some(first) = errors.first() {
+                return classify(first);
+            }
+        }
+        DataFusionError::Context(_, inner) => return keep_message(error, classify(inner)),
         DataFusionError::External(inner) => {
             if let Some(sql) = inner.downcast_ref::<SqlError>() {
                 return sql.clone();
             }
             if let Some(df) = inner.downcast_ref::<DataFusionError>() {
-                return keep_message(error, from_datafusion(df));
+                return keep_message(error, classify(df));
             }
             if let Some(arrow) = inner.downcast_ref::<ArrowError>() {
                 return SqlError::new(from_arrow(arrow), strip(error));
@@ -232,6 +302,42 @@ mod tests {
         from_datafusion(&result.expect_err(sql)).code
     }
 
+    async fn error_of(sql: &str) -> SqlError {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE org (org_id BIGINT, tier TEXT)")
+            .await
+            .unwrap();
+        let result = match ctx.sql(sql).await {
+            Ok(frame) => frame.collect().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        from_datafusion(&result.expect_err(sql))
+    }
+
+    #[tokio::test]
+    async fn messages_are_worded_as_postgres_words_them() {
+        let table = error_of("SELECT * FROM public.no_such_table").await;
+        assert_eq!(table.message, "relation \"no_such_table\" does not exist");
+        let column = error_of("SELECT nope FROM org").await;
+        assert_eq!(column.message, "column \"nope\" does not exist");
+        assert!(
+            column
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("org.tier")),
+            "{column:?}"
+        );
+        let qualified = error_of("SELECT o.nope FROM org o").await;
+        assert_eq!(qualified.message, "column o.nope does not exist");
+        let function = error_of("SELECT nowx()").await;
+        assert_eq!(function.message, "function nowx does not exist");
+        assert!(
+            function.hint.as_deref().is_some_and(|h| h.contains("now")),
+            "{function:?}"
+        );
+        assert_eq!(error_of("SELECT 1/0").await.message, "division by zero");
+    }
+
     #[tokio::test]
     async fn common_errors_get_their_postgres_codes() {
         assert_eq!(
@@ -260,8 +366,9 @@ mod tests {
         let outer = DataFusionError::Context("while computing".into(), Box::new(inner));
         let sql = from_datafusion(&outer);
         assert_eq!(sql.code, code::DIVISION_BY_ZERO);
+        assert_eq!(sql.message, "division by zero");
         let plain = from_datafusion(&DataFusionError::Plan("table 'x' not found".into()));
-        assert_eq!(plain.message, "table 'x' not found");
+        assert_eq!(plain.message, "relation \"x\" does not exist");
         assert_eq!(plain.code, code::UNDEFINED_TABLE);
         let wrapped = DataFusionError::External(Box::new(SqlError::timed_out()));
         assert_eq!(from_datafusion(&wrapped).code, code::QUERY_CANCELED);

@@ -176,7 +176,7 @@ fn numeric(bytes: &[u8]) -> Result<String, Box<dyn std::error::Error + Sync + Se
         integer = "0".into();
     }
     let mut fraction = String::new();
-    for k in 1..=((dscale + 3) / 4) as i32 {
+    for k in 1..=dscale.div_ceil(4) as i32 {
         let index = weight + k;
         let digit = if index >= 0 {
             digits.get(index as usize).copied().unwrap_or(0)

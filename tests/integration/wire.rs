@@ -324,7 +324,7 @@ async fn cancel_stops_a_query_while_rows_stream() {
     let error = error.expect("the query was cancelled");
     assert_eq!(code(&error), "57014");
     assert!(
-        rows >= 1000 && rows < 200_000_000,
+        (1000..200_000_000).contains(&rows),
         "{rows} rows before the cancel took"
     );
     assert!(started.elapsed() < Duration::from_secs(60));

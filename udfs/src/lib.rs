@@ -5,13 +5,15 @@
 //! robust scores). Everything is registered through [`register_all`], which the
 //! engine, the tests and a future cluster executor all call.
 
+pub mod allocation;
+
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
 
 /// Register every scalar, aggregate and window function of this crate; returns
 /// how many were registered.
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<usize> {
-    let registered = 0;
-    let _ = registry;
+    let mut registered = 0;
+    registered += allocation::register(registry)?;
     Ok(registered)
 }

@@ -23,7 +23,7 @@ pub struct FnUdf {
 }
 
 impl FnUdf {
-    pub fn new(
+    pub fn udf(
         name: &'static str,
         signature: Signature,
         return_type: DataType,
@@ -44,7 +44,7 @@ impl FnUdf {
         volatility: Volatility,
         body: impl Fn(&ScalarFunctionArgs) -> Result<ColumnarValue> + Send + Sync + 'static,
     ) -> ScalarUDF {
-        Self::new(name, Signature::nullary(volatility), return_type, body)
+        Self::udf(name, Signature::nullary(volatility), return_type, body)
     }
 }
 

@@ -25,7 +25,9 @@ const PG_TYPE: i64 = 1247;
 const PG_NAMESPACE: i64 = 2615;
 const PG_DATABASE: i64 = 1262;
 
-fn class_oid(catalog: &str) -> Option<i64> {
+/// PostgreSQL's fixed OID of a system catalog that objects with comments
+/// live in, by name with or without `pg_catalog.`.
+pub fn system_catalog_oid(catalog: &str) -> Option<i64> {
     match catalog.trim().trim_start_matches("pg_catalog.") {
         "pg_class" => Some(PG_CLASS),
         "pg_proc" => Some(PG_PROC),
@@ -67,7 +69,7 @@ pub fn current_setting(settings: Settings) -> ScalarUDF {
         ],
         Volatility::Stable,
     );
-    FnUdf::new("current_setting", signature, DataType::Utf8, move |args| {
+    FnUdf::udf("current_setting", signature, DataType::Utf8, move |args| {
         let arrays = arrays(args)?;
         let names = as_text(&arrays[0])?;
         let names = names.as_string::<i32>();
@@ -102,7 +104,7 @@ pub fn obj_description(descriptions: Arc<Descriptions>) -> ScalarUDF {
         vec![TypeSignature::Any(1), TypeSignature::Any(2)],
         Volatility::Stable,
     );
-    FnUdf::new("obj_description", signature, DataType::Utf8, move |args| {
+    FnUdf::udf("obj_description", signature, DataType::Utf8, move |args| {
         let arrays = arrays(args)?;
         let oids = as_i64(&arrays[0])?;
         let oids = oids.as_primitive::<Int64Type>();
@@ -121,7 +123,7 @@ pub fn obj_description(descriptions: Arc<Descriptions>) -> ScalarUDF {
                         out.push(None);
                         continue;
                     }
-                    class_oid(c.value(row))
+                    system_catalog_oid(c.value(row))
                 }
                 None => None,
             };
@@ -140,7 +142,7 @@ pub fn obj_description(descriptions: Arc<Descriptions>) -> ScalarUDF {
 /// `col_description(table_oid, column_number)`.
 pub fn col_description(descriptions: Arc<Descriptions>) -> ScalarUDF {
     let signature = Signature::any(2, Volatility::Stable);
-    FnUdf::new("col_description", signature, DataType::Utf8, move |args| {
+    FnUdf::udf("col_description", signature, DataType::Utf8, move |args| {
         let arrays = arrays(args)?;
         let oids = as_i64(&arrays[0])?;
         let oids = oids.as_primitive::<Int64Type>();
@@ -163,7 +165,7 @@ pub fn col_description(descriptions: Arc<Descriptions>) -> ScalarUDF {
 
 /// `shobj_description(oid, catalog)`: shared objects have no comments here.
 pub fn shobj_description() -> ScalarUDF {
-    FnUdf::new(
+    FnUdf::udf(
         "shobj_description",
         Signature::any(2, Volatility::Stable),
         DataType::Utf8,
@@ -175,9 +177,101 @@ pub fn shobj_description() -> ScalarUDF {
     )
 }
 
+/// `regclass_oid(name)`: the oid a `name::regclass` cast gives, for names
+/// that arrive as parameters (SQLAlchemy binds `'pg_catalog.pg_class'`).
+/// System catalogs give PostgreSQL's fixed OIDs, as pg_description does;
+/// an unqualified name is looked up along the schemas a session searches.
+pub fn regclass_oid(relations: Arc<HashMap<String, i64>>) -> ScalarUDF {
+    const SEARCHED: [&str; 5] = [
+        "pg_catalog",
+        "public",
+        "generator",
+        "meta",
+        "information_schema",
+    ];
+    FnUdf::udf(
+        "regclass_oid",
+        Signature::exact(vec![DataType::Utf8], Volatility::Stable),
+        DataType::Int32,
+        move |args| {
+            let arrays = arrays(args)?;
+            let names = as_text(&arrays[0])?;
+            let names = names.as_string::<i32>();
+            let out: Int32Array = (0..names.len())
+                .map(|row| {
+                    if names.is_null(row) {
+                        return None;
+                    }
+                    let name = names.value(row).trim().replace('"', "");
+                    if let Some(oid) = system_catalog_oid(&name) {
+                        return Some(oid as i32);
+                    }
+                    let found = if name.contains('.') {
+                        relations.get(&name).copied()
+                    } else {
+                        SEARCHED
+                            .iter()
+                            .find_map(|schema| relations.get(&format!("{schema}.{name}")).copied())
+                    };
+                    found.map(|oid| oid as i32)
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        },
+    )
+}
+
+/// `pg_typeof(value)`: the PostgreSQL name of the value's type.
+pub fn pg_typeof() -> ScalarUDF {
+    FnUdf::udf(
+        "pg_typeof",
+        Signature::any(1, Volatility::Immutable),
+        DataType::Utf8,
+        |args| {
+            let name = args
+                .arg_fields
+                .first()
+                .map(|field| postgres_type_name(field.data_type()))
+                .unwrap_or_else(|| "unknown".to_string());
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
+        },
+    )
+}
+
+/// How PostgreSQL's `format_type` names the type a column of `data_type` has.
+pub fn postgres_type_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Null => "unknown".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
+        DataType::Int32 | DataType::UInt16 => "integer".into(),
+        DataType::Int64 | DataType::UInt32 => "bigint".into(),
+        DataType::UInt64 | DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => {
+            "numeric".into()
+        }
+        DataType::Float16 | DataType::Float32 => "real".into(),
+        DataType::Float64 => "double precision".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => "bytea".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "time without time zone".into(),
+        DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
+        DataType::Timestamp(_, None) => "timestamp without time zone".into(),
+        DataType::Interval(_) | DataType::Duration(_) => "interval".into(),
+        DataType::List(field) | DataType::LargeList(field) | DataType::FixedSizeList(field, _) => {
+            format!("{}[]", postgres_type_name(field.data_type()))
+        }
+        DataType::Struct(_) => "record".into(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
 /// `to_regtype(name)`: the type's oid, or NULL when there is no such type.
 pub fn to_regtype(types: Arc<HashMap<String, i32>>) -> ScalarUDF {
-    FnUdf::new(
+    FnUdf::udf(
         "to_regtype",
         Signature::exact(vec![DataType::Utf8], Volatility::Stable),
         DataType::Int32,
@@ -222,7 +316,7 @@ fn type_alias(name: &str) -> &str {
 
 /// `pg_get_serial_sequence(table, column)`: no sequences, always NULL.
 pub fn pg_get_serial_sequence() -> ScalarUDF {
-    FnUdf::new(
+    FnUdf::udf(
         "pg_get_serial_sequence",
         Signature::any(2, Volatility::Stable),
         DataType::Utf8,
@@ -298,7 +392,7 @@ pub fn null_text(name: &'static str) -> ScalarUDF {
 
 /// `pg_function_is_visible(oid)` and `pg_type_is_visible(oid)`: everything is visible.
 pub fn always_visible(name: &'static str) -> ScalarUDF {
-    FnUdf::new(
+    FnUdf::udf(
         name,
         Signature::any(1, Volatility::Stable),
         DataType::Boolean,
@@ -312,7 +406,7 @@ pub fn always_visible(name: &'static str) -> ScalarUDF {
 
 /// `pg_size_pretty(bytes)`: 8192 → `8192 bytes`, 10 MiB → `10 MB`, as PostgreSQL does.
 pub fn pg_size_pretty() -> ScalarUDF {
-    FnUdf::new(
+    FnUdf::udf(
         "pg_size_pretty",
         Signature::any(1, Volatility::Immutable),
         DataType::Utf8,
@@ -342,7 +436,7 @@ fn pretty_size(bytes: i64) -> String {
 
 /// Functions of a relation or function oid that answer a fixed number (sizes: 0).
 pub fn zero_of_oid(name: &'static str) -> ScalarUDF {
-    FnUdf::new(
+    FnUdf::udf(
         name,
         Signature::any(1, Volatility::Stable),
         DataType::Int64,
@@ -360,7 +454,7 @@ pub fn function_signature(
     signatures: Arc<HashMap<i64, (String, String)>>,
     result: bool,
 ) -> ScalarUDF {
-    FnUdf::new(
+    FnUdf::udf(
         name,
         Signature::any(1, Volatility::Stable),
         DataType::Utf8,
@@ -387,4 +481,62 @@ pub fn function_signature(
             Ok(ColumnarValue::Array(Arc::new(out)))
         },
     )
+}
+
+/// `json_build_object(key, value, …)` as JSON text (SQLAlchemy reads column
+/// identity and collation options with it).
+pub fn json_build_object() -> ScalarUDF {
+    FnUdf::udf(
+        "json_build_object",
+        Signature::variadic_any(Volatility::Immutable),
+        DataType::Utf8,
+        |args| {
+            let arrays = arrays(args)?;
+            if arrays.len() % 2 != 0 {
+                return Err(DataFusionError::Plan(
+                    "json_build_object needs an even number of arguments".into(),
+                ));
+            }
+            let rows = arrays.first().map_or(args.number_rows.max(1), |a| a.len());
+            let mut out = Vec::with_capacity(rows);
+            for row in 0..rows {
+                let mut object = serde_json::Map::new();
+                for pair in arrays.chunks(2) {
+                    let key = ScalarValue::try_from_array(&pair[0], row)?;
+                    let value = ScalarValue::try_from_array(&pair[1], row)?;
+                    let key = if key.is_null() {
+                        "null".to_string()
+                    } else {
+                        key.to_string()
+                    };
+                    object.insert(key, json_value(&value));
+                }
+                out.push(serde_json::Value::Object(object).to_string());
+            }
+            Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+        },
+    )
+}
+
+fn json_value(value: &ScalarValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    if value.is_null() {
+        return J::Null;
+    }
+    match value {
+        ScalarValue::Boolean(Some(b)) => J::Bool(*b),
+        ScalarValue::Int8(Some(v)) => J::from(*v),
+        ScalarValue::Int16(Some(v)) => J::from(*v),
+        ScalarValue::Int32(Some(v)) => J::from(*v),
+        ScalarValue::Int64(Some(v)) => J::from(*v),
+        ScalarValue::UInt32(Some(v)) => J::from(*v),
+        ScalarValue::UInt64(Some(v)) => J::from(*v),
+        ScalarValue::Float64(Some(v)) => {
+            serde_json::Number::from_f64(*v).map_or(J::Null, J::Number)
+        }
+        ScalarValue::Float32(Some(v)) => {
+            serde_json::Number::from_f64(f64::from(*v)).map_or(J::Null, J::Number)
+        }
+        other => J::String(other.to_string()),
+    }
 }

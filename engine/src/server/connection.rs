@@ -567,11 +567,44 @@ fn plan_of(prepared: &Prepared) -> Option<&LogicalPlan> {
     }
 }
 
+/// Types given to placeholders by a cast (`$1::bigint`), which DataFusion's
+/// own inference leaves open but PostgreSQL uses.
+fn cast_parameter_types(plan: &LogicalPlan) -> std::collections::HashMap<String, DataType> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Cast, Expr, TryCast};
+    let mut found = std::collections::HashMap::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                let (inner, data_type) = match e {
+                    Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
+                        (expr.as_ref(), field.data_type())
+                    }
+                    _ => return Ok(TreeNodeRecursion::Continue),
+                };
+                if let Expr::Placeholder(placeholder) = inner {
+                    found
+                        .entry(placeholder.id.clone())
+                        .or_insert_with(|| data_type.clone());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
+}
+
 /// Placeholder types in $1, $2 … order.
 fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
-    let types = plan
+    let mut types = plan
         .get_parameter_types()
         .map_err(|e| to_pgwire(crate::sqlstate::from_datafusion(&e)))?;
+    for (id, data_type) in cast_parameter_types(plan) {
+        let slot = types.entry(id).or_insert(None);
+        if slot.is_none() {
+            *slot = Some(data_type);
+        }
+    }
     let mut numbered: Vec<(usize, Option<DataType>)> = types
         .into_iter()
         .filter_map(|(name, data_type)| {

@@ -4,15 +4,16 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion_postgres::arrow_pg::encoder::{encode_value, Encoder};
 use datafusion_postgres::pgwire::api::portal::Format;
 use datafusion_postgres::pgwire::api::results::{
-    CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, FieldInfo, QueryResponse,
+    CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, DataRowEncoder, FieldInfo,
+    QueryResponse,
 };
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::copy::CopyData;
@@ -21,6 +22,7 @@ use datafusion_postgres::pgwire::types::format::FormatOptions;
 use futures::{stream, Stream, StreamExt};
 
 use super::errors::to_pgwire;
+use super::numeric::Numeric;
 use crate::session::{CopyFormat, CopyOptions};
 use crate::sqlstate::from_datafusion;
 
@@ -37,7 +39,8 @@ pub fn fields(
     )?))
 }
 
-/// Timestamps with a time zone are shown in the session's zone.
+/// Timestamps with a time zone are shown in the session's zone; an untyped
+/// NULL column is text, as PostgreSQL reports `SELECT NULL` (not `unknown`).
 pub fn present_schema(schema: &SchemaRef, time_zone: &str) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
@@ -47,6 +50,11 @@ pub fn present_schema(schema: &SchemaRef, time_zone: &str) -> SchemaRef {
                 .as_ref()
                 .clone()
                 .with_data_type(DataType::Timestamp(*unit, Some(time_zone.into()))),
+            DataType::Null => f
+                .as_ref()
+                .clone()
+                .with_data_type(DataType::Utf8)
+                .with_nullable(true),
             _ => f.as_ref().clone(),
         })
         .collect();
@@ -85,11 +93,56 @@ pub fn data_rows(
                 Err(e) => return vec![Err(to_pgwire(from_datafusion(&e)))],
             };
             match present_batch(batch, &schema) {
-                Ok(batch) => encode_recordbatch(fields.clone(), batch).collect(),
+                Ok(batch) => encode_rows(&fields, &batch),
                 Err(e) => vec![Err(e)],
             }
         })
         .flat_map(stream::iter)
+}
+
+/// Every row of a batch as DataRow messages.
+fn encode_rows(fields: &Arc<Vec<FieldInfo>>, batch: &RecordBatch) -> Vec<PgWireResult<DataRow>> {
+    let schema = batch.schema();
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        for (index, column) in batch.columns().iter().enumerate() {
+            if let Err(e) = encode_cell(
+                &mut encoder,
+                column,
+                row,
+                schema.field(index),
+                &fields[index],
+            ) {
+                rows.push(Err(e));
+                return rows;
+            }
+        }
+        rows.push(Ok(encoder.take_row()));
+    }
+    rows
+}
+
+/// One value: decimals go through [`Numeric`] so `0.00` keeps its scale in
+/// the binary format; everything else through arrow-pg.
+fn encode_cell<E: Encoder>(
+    encoder: &mut E,
+    column: &ArrayRef,
+    row: usize,
+    field: &Field,
+    pg_field: &FieldInfo,
+) -> PgWireResult<()> {
+    match field.data_type() {
+        DataType::Decimal128(_, scale) => {
+            let values = column.as_primitive::<Decimal128Type>();
+            let value = values.is_valid(row).then(|| Numeric {
+                unscaled: values.value(row),
+                scale: *scale,
+            });
+            encoder.encode_field(&value, pg_field)
+        }
+        _ => encode_value(encoder, column, row, field, pg_field),
+    }
 }
 
 /// A query response over a record batch stream.
@@ -114,7 +167,7 @@ pub fn batch_response(
     options: Arc<FormatOptions>,
 ) -> PgWireResult<QueryResponse> {
     let fields = fields(&batch.schema(), format, options)?;
-    let rows: Vec<PgWireResult<DataRow>> = encode_recordbatch(fields.clone(), batch).collect();
+    let rows = encode_rows(&fields, &batch);
     Ok(QueryResponse::new(fields, stream::iter(rows)))
 }
 
@@ -175,7 +228,7 @@ pub fn copy_response(
                     let mut out = Vec::with_capacity(batch.num_rows());
                     'rows: for row in 0..batch.num_rows() {
                         for (index, column) in batch.columns().iter().enumerate() {
-                            if let Err(e) = encode_value(
+                            if let Err(e) = encode_cell(
                                 &mut encoder,
                                 column,
                                 row,

@@ -69,15 +69,15 @@ impl Registry {
         }
     }
 
-    /// Cancel every running statement (server shutdown).
-    pub fn cancel_all(&self) {
+    /// Stop every session (server shutdown): running statements end with 57P01.
+    pub fn terminate_all(&self) {
         let sessions: Vec<Arc<Session>> = self
             .sessions
             .lock()
             .map(|s| s.values().filter_map(|(_, w)| w.upgrade()).collect())
             .unwrap_or_default();
         for session in sessions {
-            session.cancel();
+            session.terminate();
         }
     }
 }

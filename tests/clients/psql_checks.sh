@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# psql against a running bianzhi: the meta-commands analysts use, \copy and
+# SQLSTATEs. Usage: psql_checks.sh HOST PORT. Every check greps psql's real
+# output for what PostgreSQL would show.
+set -euo pipefail
+HOST=$1 PORT=$2
+export PGCONNECT_TIMEOUT=10
+PSQL=(psql -X -h "$HOST" -p "$PORT" -U analyst -d bianzhi -v ON_ERROR_STOP=1)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# expect NAME PATTERN PSQL-ARGS...: run psql, require PATTERN (grep -E) in its output.
+expect() {
+    local name=$1 pattern=$2
+    shift 2
+    local out
+    if ! out=$("${PSQL[@]}" "$@" 2>&1); then
+        printf 'FAIL %s: psql failed:\n%s\n' "$name" "$out" >&2
+        exit 1
+    fi
+    if ! grep -Eq -- "$pattern" <<<"$out"; then
+        printf 'FAIL %s: no /%s/ in:\n%s\n' "$name" "$pattern" "$out" >&2
+        exit 1
+    fi
+    echo "ok   $name"
+}
+
+expect 'version() is PostgreSQL 16' '^ *PostgreSQL 16\.' -At -c 'SELECT version()'
+expect '\dt lists the tables' 'public +\| org +\| table' -c '\dt'
+expect '\dt+ shows table comments' 'org +\| table .*\| 机构 *$' -c '\dt+ org'
+expect '\d org shows columns and types' 'org_name +\| text +\| +\| not null' -c '\d org'
+expect '\d+ org shows column comments' 'org_name .*\| 机构名称' -c '\d+ org'
+expect '\l lists the database' 'bianzhi +\|' -c '\l'
+expect '\dn lists the schemas' 'generator' -c '\dn'
+expect '\dn+ shows schema comments' 'public .*\|' -c '\dn+'
+expect '\df runs' 'List of functions' -c '\df'
+expect 'several statements in one query' '^2$' -At -c 'SELECT 1; SELECT 2'
+expect 'comment-only query' '^$' -At -c '-- ping'
+expect 'SET/SHOW TimeZone' '^Asia/Shanghai$' -At -c "SET TimeZone = 'Asia/Shanghai'; SHOW TimeZone"
+
+# \copy (query) to a file: the exported rows, header included.
+"${PSQL[@]}" -c "\\copy (SELECT org_id, org_name FROM org ORDER BY org_id LIMIT 25) to '$WORK/orgs.csv' with (format csv, header)" >/dev/null
+lines=$(wc -l <"$WORK/orgs.csv")
+[[ $lines -eq 26 ]] || { echo "FAIL \\copy wrote $lines lines, expected 26" >&2; exit 1; }
+head -1 "$WORK/orgs.csv" | grep -q '^org_id,org_name$' || { echo "FAIL \\copy header" >&2; exit 1; }
+echo "ok   \\copy (query) to file: 25 rows and a header"
+
+# Errors carry their SQLSTATE (psql shows it with VERBOSITY verbose).
+if out=$("${PSQL[@]}" -v VERBOSITY=verbose -c 'SELECT * FROM no_such_table' 2>&1); then
+    echo "FAIL missing table did not fail" >&2; exit 1
+fi
+grep -q '42P01' <<<"$out" || { printf 'FAIL no 42P01 in:\n%s\n' "$out" >&2; exit 1; }
+echo "ok   missing table gives 42P01"
+
+# A script stops at its first error with ON_ERROR_STOP, as psql -f users expect.
+printf 'SELECT 1;\nSELECT 1/0;\nSELECT 3;\n' >"$WORK/script.sql"
+if out=$("${PSQL[@]}" -At -f "$WORK/script.sql" 2>&1); then
+    echo "FAIL script with a division by zero succeeded" >&2; exit 1
+fi
+grep -q 'division by zero' <<<"$out" && ! grep -q '^3$' <<<"$out" || { printf 'FAIL script:\n%s\n' "$out" >&2; exit 1; }
+echo "ok   psql -f stops at the first error"
+echo "psql: all checks passed"
