@@ -11,7 +11,7 @@ use bianzhi_catalog::schema::PUBLIC_SCHEMA;
 use bianzhi_catalog::{DataDir, TableDef};
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
-    MemorySchemaProvider, TableProvider,
+    MemorySchemaProvider, TableFunctionImpl, TableProvider,
 };
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
@@ -23,6 +23,7 @@ use crate::error::Result;
 use crate::metadata::{self, META_SCHEMA};
 use crate::pg_compat::{PgCompat, SessionIdentity};
 use crate::settings::Settings;
+use crate::views;
 
 /// The catalog (database) name clients see.
 pub const CATALOG_NAME: &str = "bianzhi";
@@ -45,6 +46,8 @@ pub struct Engine {
     compat: Arc<PgCompat>,
     runtime: Arc<RuntimeEnv>,
     options: EngineOptions,
+    /// Table functions over the built-in views, registered in every session.
+    table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
 }
 
 impl Engine {
@@ -87,15 +90,17 @@ impl Engine {
         catalog.register_schema(META_SCHEMA, Arc::new(meta))?;
         let compat = Arc::new(PgCompat::install(catalogs.clone(), &catalog, CATALOG_NAME)?);
         let runtime = RuntimeEnvBuilder::new().build_arc()?;
-        let engine = Engine {
+        let mut engine = Engine {
             data: Arc::new(data),
             tables,
             catalogs,
             compat,
             runtime,
             options,
+            table_functions: Vec::new(),
         };
         let ctx = engine.session()?;
+        engine.table_functions = views::create_all(&ctx).await?;
         engine
             .compat
             .load_descriptions(&ctx, engine.data.catalog())
@@ -172,6 +177,9 @@ impl Engine {
         let mut ctx = SessionContext::new_with_state(state);
         self.compat.register_functions(&ctx, settings, identity);
         bianzhi_udfs::register_all(&mut ctx)?;
+        for (name, function) in &self.table_functions {
+            ctx.register_udtf(name, function.clone());
+        }
         Ok(ctx)
     }
 }

@@ -15,6 +15,7 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod sqlstate;
+pub mod views;
 
 pub use engine::{open, Engine, EngineOptions, CATALOG_NAME};
 pub use error::{Error, Result};

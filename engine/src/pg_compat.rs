@@ -9,6 +9,7 @@ pub mod information_schema;
 pub mod pg_catalog;
 pub mod pg_types;
 pub mod rewrite;
+pub mod user_subqueries;
 
 use std::collections::HashMap;
 use std::sync::Arc;

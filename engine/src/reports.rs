@@ -15,6 +15,26 @@ pub const REPORTS: &[(&str, &str)] = &[
         "headcount_by_type.sql",
         include_str!("../../sql/reports/headcount_by_type.sql"),
     ),
+    (
+        "allocation_by_district.sql",
+        include_str!("../../sql/reports/allocation_by_district.sql"),
+    ),
+    (
+        "allocation_inequality.sql",
+        include_str!("../../sql/reports/allocation_inequality.sql"),
+    ),
+    (
+        "streets_lowest_quota.sql",
+        include_str!("../../sql/reports/streets_lowest_quota.sql"),
+    ),
+    (
+        "quota_population_elasticity.sql",
+        include_str!("../../sql/reports/quota_population_elasticity.sql"),
+    ),
+    (
+        "sector_location_quotient.sql",
+        include_str!("../../sql/reports/sector_location_quotient.sql"),
+    ),
 ];
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ use futures::{Future, FutureExt, Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
+use crate::pg_compat::user_subqueries::protect_user_subqueries;
 use crate::pg_compat::SessionIdentity;
 use crate::settings::{SettingError, Settings};
 use crate::sqlstate::{code, from_datafusion, SqlError};
@@ -202,9 +203,10 @@ impl Session {
         if let Some(utility) = recognize_utility(text)? {
             return Ok(Prepared::Utility(utility));
         }
+        let text = protect_user_subqueries(text);
         let mut statements = self
             .parser
-            .parse(text)
+            .parse(&text)
             .map_err(|e| SqlError::new(code::SYNTAX_ERROR, e.to_string()))?;
         let mut statement = match statements.len() {
             0 => return Ok(Prepared::Empty),
@@ -231,7 +233,7 @@ impl Session {
             if !*to || *target != CopyTarget::Stdout {
                 return Err(SqlError::new(
                     code::FEATURE_NOT_SUPPORTED,
-                    "only COPY … TO STDOUT is supported; load data with `bianzhi import`",
+                    "only COPY … TO STDOUT is supported; load data with INSERT … VALUES or `bianzhi generate`",
                 ));
             }
             let query = match source {
@@ -270,9 +272,10 @@ impl Session {
     }
 
     async fn plan(&self, sql: &str) -> SqlResult<LogicalPlan> {
+        let sql = protect_user_subqueries(sql);
         let mut statements = self
             .parser
-            .parse(sql)
+            .parse(&sql)
             .map_err(|e| SqlError::new(code::SYNTAX_ERROR, e.to_string()))?;
         if statements.len() != 1 {
             return Err(SqlError::new(code::SYNTAX_ERROR, "expected one query"));

@@ -17,6 +17,7 @@ pub mod code {
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const DIVISION_BY_ZERO: &str = "22012";
+    pub const CARDINALITY_VIOLATION: &str = "21000";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
     pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
@@ -93,6 +94,10 @@ fn postgres_wording(mut sql: SqlError) -> SqlError {
     let message = sql.message.clone();
     match sql.code {
         code::DIVISION_BY_ZERO => sql.message = "division by zero".to_string(),
+        code::CARDINALITY_VIOLATION => {
+            sql.message =
+                "more than one row returned by a subquery used as an expression".to_string()
+        }
         code::UNDEFINED_TABLE => {
             if let Some(name) = message
                 .strip_prefix("table '")
@@ -239,6 +244,8 @@ fn from_text(text: &str) -> &'static str {
         code::UNDEFINED_FUNCTION
     } else if lower.contains("divide by zero") || lower.contains("division by zero") {
         code::DIVISION_BY_ZERO
+    } else if lower.contains("subquery returned more than one row") {
+        code::CARDINALITY_VIOLATION
     } else if lower.contains("cannot cast")
         || lower.contains("cast error")
         || lower.contains("cannot parse")
@@ -350,6 +357,10 @@ mod tests {
         );
         assert_eq!(code_of("SELEC 1").await, code::SYNTAX_ERROR);
         assert_eq!(code_of("SELECT 1/0").await, code::DIVISION_BY_ZERO);
+        assert_eq!(
+            code_of("SELECT (SELECT a FROM (VALUES (1), (2)) AS t(a))").await,
+            code::CARDINALITY_VIOLATION
+        );
         assert_eq!(
             code_of("SELECT CAST('abc' AS INT)").await,
             code::INVALID_TEXT_REPRESENTATION

@@ -35,7 +35,7 @@ echo "== data"
 "$BIN" generate --scale 0.02 --seed 7 --data-dir "$WORK/data" >/dev/null
 
 echo "== server"
-RUST_LOG=${RUST_LOG:-warn} "$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 \
+BIANZHI_LOG=${BIANZHI_LOG:-warn} "$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 \
     --auth trust --address-file "$WORK/address" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 600); do

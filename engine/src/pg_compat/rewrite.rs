@@ -9,10 +9,16 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
+use super::user_subqueries::reads_catalog;
+
 /// Apply every rule to a statement.
 pub fn rewrite(statement: &mut Statement) {
+    // First, while catalog column names are still there to be recognised.
     let _ = visit_expressions_mut(statement, |expr| {
         array_subquery_to_null(expr);
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = visit_expressions_mut(statement, |expr| {
         missing_catalog_columns_to_null(expr);
         acl_array_to_string(expr);
         serial_sequence_to_null(expr);
@@ -67,6 +73,11 @@ fn null_text_array() -> Expr {
 fn aggregate_scalar_subquery(expr: &mut Expr) {
     use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr};
     let Expr::Subquery(query) = expr else { return };
+    // Only catalog rows are known to give one row; a user's subquery that
+    // gives several must fail as in PostgreSQL, not become their max().
+    if !reads_catalog(query) {
+        return;
+    }
     let SetExpr::Select(select) = query.body.as_mut() else {
         return;
     };
@@ -442,7 +453,11 @@ fn missing_catalog_columns_to_null(expr: &mut Expr) {
 fn array_subquery_to_null(expr: &mut Expr) {
     if let Expr::Function(function) = expr {
         let is_array = function.name.to_string().eq_ignore_ascii_case("array");
-        if is_array && matches!(function.args, FunctionArguments::Subquery(_)) {
+        // psql's is `array(select … from unnest(c.reloptions) x)`: it reads a
+        // catalog column rather than a catalog table.
+        let over_catalog = matches!(&function.args, FunctionArguments::Subquery(query)
+            if reads_catalog(query) || query.to_string().contains("reloptions"));
+        if is_array && over_catalog {
             *expr = null_text_array();
         }
     }
@@ -458,13 +473,16 @@ mod tests {
     fn scalar_subqueries_are_aggregated_unless_they_already_are() {
         let mut statements = Parser::parse_sql(
             &PostgreSqlDialect {},
-            "SELECT (SELECT a FROM t WHERE t.k = u.k), (SELECT count(*) FROM t) FROM u",
+            "SELECT (SELECT a FROM pg_attrdef t WHERE t.k = u.k), (SELECT count(*) FROM pg_attrdef), \
+             (SELECT a FROM org t WHERE t.k = u.k) FROM u",
         )
         .unwrap();
         rewrite(&mut statements[0]);
         assert_eq!(
             statements[0].to_string(),
-            "SELECT (SELECT max(a) FROM t WHERE t.k = u.k), (SELECT count(*) FROM t) FROM u"
+            "SELECT (SELECT max(a) FROM pg_attrdef t WHERE t.k = u.k), (SELECT count(*) FROM pg_attrdef), \
+             (SELECT a FROM org t WHERE t.k = u.k) FROM u",
+            "only catalog subqueries are aggregated"
         );
     }
 
@@ -472,11 +490,14 @@ mod tests {
     fn array_subqueries_become_null_arrays() {
         let mut statements = Parser::parse_sql(
             &PostgreSqlDialect {},
-            "SELECT array(select 'toast.' || x from unnest(y) x) FROM t",
+            "SELECT array(select 'toast.' || x from unnest(tc.reloptions) x), array(select a from org) FROM t",
         )
         .unwrap();
         rewrite(&mut statements[0]);
-        assert_eq!(statements[0].to_string(), "SELECT NULL::TEXT[] FROM t");
+        assert_eq!(
+            statements[0].to_string(),
+            "SELECT NULL::TEXT[], array(SELECT a FROM org) FROM t"
+        );
     }
 
     #[test]
