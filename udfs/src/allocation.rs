@@ -19,7 +19,7 @@ mod hoover;
 mod lorenz;
 mod per_10k;
 mod relative_index;
-mod support;
+pub(crate) mod support;
 mod theil_decompose;
 mod theil_l;
 mod theil_sums;

@@ -1,6 +1,7 @@
 //! Pieces shared by the allocation functions: argument coercion, input checks,
 //! compensated sums and the list-shaped partial states of the aggregates that
-//! need every row (Gini, Lorenz, Hoover).
+//! need every row (Gini, Lorenz, Hoover). The anomaly family reuses the
+//! coercion, operand and list-state helpers.
 
 use std::sync::Arc;
 
@@ -242,7 +243,7 @@ impl Float64Operand {
         }
     }
 
-    fn get(&self, row: usize) -> Option<f64> {
+    pub(crate) fn get(&self, row: usize) -> Option<f64> {
         match self {
             Self::Literal(value) => *value,
             Self::Column(column) => column.is_valid(row).then(|| column.value(row)),
