@@ -6,6 +6,7 @@
 //! engine, the tests and a future cluster executor all call.
 
 pub mod allocation;
+pub mod text;
 
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
@@ -15,5 +16,6 @@ use datafusion::execution::FunctionRegistry;
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<usize> {
     let mut registered = 0;
     registered += allocation::register(registry)?;
+    registered += text::register(registry)?;
     Ok(registered)
 }

@@ -48,7 +48,7 @@ fn district_schema() -> Schema {
 fn session(partitions: usize) -> Result<SessionContext> {
     let mut context =
         SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
-    assert_eq!(crate::register_all(&mut context)?, 9);
+    assert!(crate::register_all(&mut context)? >= 9);
     let table = if partitions == 1 {
         MemTable::try_new(
             Arc::new(district_schema()),
