@@ -7,6 +7,7 @@
 
 pub mod allocation;
 pub mod anomaly;
+pub mod text;
 
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
@@ -17,5 +18,6 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<usize> {
     let mut registered = 0;
     registered += allocation::register(registry)?;
     registered += anomaly::register(registry)?;
+    registered += text::register(registry)?;
     Ok(registered)
 }
