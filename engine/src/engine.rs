@@ -23,7 +23,9 @@ use crate::error::Result;
 use crate::metadata::{self, META_SCHEMA};
 use crate::pg_compat::{PgCompat, SessionIdentity};
 use crate::settings::Settings;
+use crate::text_corpus;
 use crate::views;
+use bianzhi_udfs::text::{func_similarity_with_weights, TokenWeights};
 
 /// The catalog (database) name clients see.
 pub const CATALOG_NAME: &str = "bianzhi";
@@ -48,6 +50,8 @@ pub struct Engine {
     options: EngineOptions,
     /// Table functions over the built-in views, registered in every session.
     table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
+    /// Token weights of the duty-text corpus, read at open.
+    text_weights: Arc<TokenWeights>,
 }
 
 impl Engine {
@@ -98,9 +102,11 @@ impl Engine {
             runtime,
             options,
             table_functions: Vec::new(),
+            text_weights: Arc::new(TokenWeights::uniform()),
         };
         let ctx = engine.session()?;
         engine.table_functions = views::create_all(&ctx).await?;
+        engine.text_weights = text_corpus::corpus_weights(&ctx).await?;
         engine
             .compat
             .load_descriptions(&ctx, engine.data.catalog())
@@ -118,6 +124,12 @@ impl Engine {
         self.tables
             .iter()
             .map(|(def, table)| (def, table.clone() as Arc<dyn TableProvider>))
+    }
+
+    /// Token weights of the duty-text corpus (org_duty, power_item) as read
+    /// when the data directory was opened.
+    pub fn text_weights(&self) -> Arc<TokenWeights> {
+        self.text_weights.clone()
     }
 
     /// The options this engine was opened with.
@@ -177,6 +189,8 @@ impl Engine {
         let mut ctx = SessionContext::new_with_state(state);
         self.compat.register_functions(&ctx, settings, identity);
         bianzhi_udfs::register_all(&mut ctx)?;
+        // func_similarity weighs tokens by this data directory's corpus.
+        ctx.register_udf(func_similarity_with_weights(self.text_weights.clone()));
         for (name, function) in &self.table_functions {
             ctx.register_udtf(name, function.clone());
         }

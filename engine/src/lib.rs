@@ -15,6 +15,7 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod sqlstate;
+pub mod text_corpus;
 pub mod views;
 
 pub use engine::{open, Engine, EngineOptions, CATALOG_NAME};
