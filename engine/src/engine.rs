@@ -236,6 +236,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bianzhi_functions_are_in_pg_proc_with_their_descriptions() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+        let ctx = engine.session().unwrap();
+        let sql = "SELECT p.prokind, n.nspname, pg_get_function_arguments(p.oid) AS arguments, \
+                   obj_description(p.oid, 'pg_proc') AS description \
+                   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+                   WHERE p.proname = 'hoover'";
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let formatted = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert!(formatted.contains("| a "), "{formatted}");
+        assert!(formatted.contains("public"), "{formatted}");
+        assert!(formatted.contains("value, weight"), "{formatted}");
+        assert!(formatted.contains("Hoover index"), "{formatted}");
+    }
+
+    #[tokio::test]
     async fn postgres_catalog_has_the_chinese_comments() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();

@@ -2,6 +2,7 @@
 //! datafusion-pg-catalog, with bianzhi's comments in `pg_description`), a
 //! PostgreSQL-shaped `information_schema`, and the functions clients call.
 
+pub mod bianzhi_functions;
 pub mod column_names;
 pub mod fn_udf;
 pub mod functions;
@@ -99,7 +100,12 @@ impl PgCompat {
             Arc::new(InformationSchema::new(catalogs)),
         )?;
         let type_oids = Arc::new(type_oids(&static_tables));
-        let signatures = Arc::new(HashMap::new());
+        let signatures = Arc::new(
+            bianzhi_functions::function_rows()
+                .into_iter()
+                .map(|f| (f.oid, (f.result, f.arguments)))
+                .collect::<HashMap<_, _>>(),
+        );
         let started_micros = chrono::Utc::now().timestamp_micros();
         Ok(PgCompat {
             catalog_name: catalog_name.to_string(),
@@ -117,6 +123,12 @@ impl PgCompat {
     /// pg_catalog has assigned OIDs (`ctx` is any session of the engine).
     pub async fn load_descriptions(&self, ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
         let mut descriptions = Descriptions::new();
+        // bianzhi's functions, for `\df+` and obj_description(oid, 'pg_proc').
+        for function in bianzhi_functions::function_rows() {
+            if let Some(text) = function.description {
+                descriptions.insert((function.oid, functions::PG_PROC, 0), text);
+            }
+        }
         let mut relations = HashMap::new();
         // The static descriptions of built-in functions and types.
         for batch in self.static_tables.pg_description.data() {
@@ -156,6 +168,9 @@ impl PgCompat {
                 let name = names.as_string::<i32>().value(row);
                 let namespace_oid = namespace_oids.as_primitive::<Int64Type>().value(row);
                 relations.insert(format!("{namespace}.{name}"), oid);
+                if namespace == "public" {
+                    self.pg_catalog.set_public_namespace(namespace_oid);
+                }
                 if let Some((_, comment)) = SCHEMA_COMMENTS.iter().find(|(s, _)| *s == namespace) {
                     descriptions.insert((namespace_oid, 2615, 0), comment.to_string());
                 }
@@ -261,6 +276,7 @@ impl PgCompat {
         ctx.register_udf(functions::always_visible("pg_conversion_is_visible"));
         ctx.register_udf(functions::json_build_object());
         ctx.register_udf(functions::pg_typeof());
+        ctx.register_udf(functions::null_text_of_oid("pg_get_function_sqlbody"));
         for name in ["pg_table_size", "pg_indexes_size"] {
             ctx.register_udf(functions::zero_of_oid(name));
         }

@@ -9,8 +9,11 @@ pub mod allocation;
 pub mod anomaly;
 pub mod text;
 
+use std::sync::Arc;
+
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
 /// Register every scalar, aggregate and window function of this crate; returns
 /// how many were registered.
@@ -20,4 +23,24 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<usize> {
     registered += anomaly::register(registry)?;
     registered += text::register(registry)?;
     Ok(registered)
+}
+
+/// Every scalar function [`register_all`] registers (for catalogs and docs).
+pub fn all_scalar_udfs() -> Vec<Arc<ScalarUDF>> {
+    let mut all = allocation::all_scalar_udfs();
+    all.extend(anomaly::all_scalar_udfs());
+    all.extend(text::all_scalar_udfs());
+    all
+}
+
+/// Every aggregate function [`register_all`] registers.
+pub fn all_aggregate_udfs() -> Vec<Arc<AggregateUDF>> {
+    let mut all = allocation::all_aggregate_udfs();
+    all.extend(anomaly::all_aggregate_udfs());
+    all
+}
+
+/// Every window function [`register_all`] registers.
+pub fn all_window_udfs() -> Vec<Arc<WindowUDF>> {
+    anomaly::all_window_udfs()
 }

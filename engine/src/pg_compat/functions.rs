@@ -20,7 +20,7 @@ pub type Descriptions = HashMap<(i64, i64, i32), String>;
 
 /// classoid of pg_class, pg_proc, pg_type, pg_namespace, pg_database.
 pub const PG_CLASS: i64 = 1259;
-const PG_PROC: i64 = 1255;
+pub const PG_PROC: i64 = 1255;
 const PG_TYPE: i64 = 1247;
 const PG_NAMESPACE: i64 = 2615;
 const PG_DATABASE: i64 = 1262;
@@ -445,6 +445,17 @@ pub fn zero_of_oid(name: &'static str) -> ScalarUDF {
                 datafusion::arrow::array::Int64Array::from(vec![0; args.number_rows.max(1)]),
             )))
         },
+    )
+}
+
+/// `pg_get_function_sqlbody(oid)` (psql `\df+`): no function here has a SQL
+/// body, so it is NULL.
+pub fn null_text_of_oid(name: &'static str) -> ScalarUDF {
+    FnUdf::udf(
+        name,
+        Signature::any(1, Volatility::Stable),
+        DataType::Utf8,
+        |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
     )
 }
 

@@ -1,6 +1,7 @@
 //! `pg_catalog` for tools: datafusion-pg-catalog's tables, with `pg_description`
 //! carrying the Chinese names of schema.sql's tables and columns.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -11,7 +12,8 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
     PgCatalogSchemaProvider, PgCatalogStaticTables,
 };
 
-use super::functions::{Descriptions, PG_CLASS};
+use super::bianzhi_functions::{function_rows, pg_proc_batch};
+use super::functions::{Descriptions, PG_CLASS, PG_PROC};
 
 /// The pg_catalog schema: everything from the inner provider except
 /// `pg_description`, which adds bianzhi's comments to the static rows.
@@ -20,6 +22,8 @@ pub struct PgCatalog<C, P> {
     inner: Arc<PgCatalogSchemaProvider<C, P>>,
     static_tables: Arc<PgCatalogStaticTables>,
     descriptions: RwLock<Arc<Descriptions>>,
+    /// pg_namespace.oid of `public`, where bianzhi's functions are listed.
+    public_namespace: AtomicI64,
 }
 
 impl<C, P> PgCatalog<C, P>
@@ -35,7 +39,13 @@ where
             inner: Arc::new(inner),
             static_tables,
             descriptions: RwLock::new(Arc::new(Descriptions::new())),
+            public_namespace: AtomicI64::new(2200),
         }
+    }
+
+    /// Record the OID pg_namespace gives `public`.
+    pub fn set_public_namespace(&self, oid: i64) {
+        self.public_namespace.store(oid, Ordering::Relaxed);
     }
 
     /// Replace bianzhi's object comments (built once the tables have OIDs).
@@ -56,7 +66,7 @@ where
             .unwrap_or_default();
         let mut rows: Vec<(&(i64, i64, i32), &String)> = ours
             .iter()
-            .filter(|((_, class, _), _)| *class == PG_CLASS || *class == 2615)
+            .filter(|((_, class, _), _)| *class == PG_CLASS || *class == 2615 || *class == PG_PROC)
             .collect();
         rows.sort();
         if !rows.is_empty() {
@@ -87,6 +97,18 @@ where
     }
 }
 
+impl<C, P> PgCatalog<C, P> {
+    /// PostgreSQL's built-in functions and bianzhi's own.
+    fn proc_table(&self) -> Result<Arc<dyn TableProvider>> {
+        let table = &self.static_tables.pg_proc;
+        let schema = table.schema();
+        let mut batches: Vec<RecordBatch> = table.data().to_vec();
+        let namespace = self.public_namespace.load(Ordering::Relaxed);
+        batches.push(pg_proc_batch(&schema, &function_rows(), namespace)?);
+        Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
+    }
+}
+
 #[async_trait]
 impl<C, P> SchemaProvider for PgCatalog<C, P>
 where
@@ -100,6 +122,9 @@ where
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         if name.eq_ignore_ascii_case("pg_description") {
             return Ok(Some(self.description_table()?));
+        }
+        if name.eq_ignore_ascii_case("pg_proc") {
+            return Ok(Some(self.proc_table()?));
         }
         self.inner.table(name).await
     }
