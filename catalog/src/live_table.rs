@@ -67,6 +67,13 @@ impl LiveDeltaTable {
         })
     }
 
+    /// The newest committed version (`None` for a table without commits),
+    /// reloading if it moved on: a cache over the table's rows can compare it.
+    pub async fn version(&self) -> DfResult<Option<u64>> {
+        self.current().await?;
+        Ok(self.state.lock().await.version)
+    }
+
     /// The provider for the newest committed version, reloading if it moved on.
     async fn current(&self) -> DfResult<Arc<dyn TableProvider>> {
         let mut state = self.state.lock().await;

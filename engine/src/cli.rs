@@ -114,6 +114,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// Measure the text functions on a labelled duty-text set (see docs/text.md).
+    EvalText {
+        /// Directory with duties.tsv, pairs.tsv and queries.tsv.
+        #[arg(long, env = "BIANZHI_EVAL_DIR", default_value = "../shared/eval")]
+        eval_dir: PathBuf,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -260,6 +266,13 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             run_script(&session, &name, &text, format, &mut out).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::EvalText { eval_dir } => {
+            let report = bianzhi_engine::text_eval::evaluate(&eval_dir)
+                .await
+                .with_context(|| format!("evaluating over {}", eval_dir.display()))?;
+            print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
     }

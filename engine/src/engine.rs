@@ -20,6 +20,7 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::oid_type_planner::Pg
 
 use crate::domain_schema::DomainSchema;
 use crate::error::Result;
+use crate::func_search::{self, FuncSearchFunction};
 use crate::metadata::{self, META_SCHEMA};
 use crate::pg_compat::{PgCompat, SessionIdentity};
 use crate::settings::Settings;
@@ -48,7 +49,8 @@ pub struct Engine {
     compat: Arc<PgCompat>,
     runtime: Arc<RuntimeEnv>,
     options: EngineOptions,
-    /// Table functions over the built-in views, registered in every session.
+    /// Table functions (over the built-in views, and `func_search`),
+    /// registered in every session.
     table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
     /// Token weights of the duty-text corpus, read at open.
     text_weights: Arc<TokenWeights>,
@@ -106,6 +108,22 @@ impl Engine {
         };
         let ctx = engine.session()?;
         engine.table_functions = views::create_all(&ctx).await?;
+        let search_tables = func_search::SOURCE_TABLES
+            .iter()
+            .filter_map(|name| {
+                engine
+                    .tables
+                    .iter()
+                    .find(|(def, _)| def.name == *name)
+                    .map(|(_, table)| table.clone())
+            })
+            .collect::<Vec<_>>();
+        if search_tables.len() == func_search::SOURCE_TABLES.len() {
+            engine.table_functions.push((
+                "func_search".to_string(),
+                Arc::new(FuncSearchFunction::new(search_tables)) as Arc<dyn TableFunctionImpl>,
+            ));
+        }
         engine.text_weights = text_corpus::corpus_weights(&ctx).await?;
         engine
             .compat

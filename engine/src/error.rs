@@ -40,4 +40,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// The evaluation files of `bianzhi eval-text` are missing or malformed.
+    #[error("evaluation set: {0}")]
+    Eval(String),
 }

@@ -5,6 +5,7 @@
 pub mod domain_schema;
 pub mod engine;
 pub mod error;
+pub mod func_search;
 pub mod metadata;
 pub mod output;
 pub mod pg_compat;
@@ -16,6 +17,7 @@ pub mod session;
 pub mod settings;
 pub mod sqlstate;
 pub mod text_corpus;
+pub mod text_eval;
 pub mod views;
 
 pub use engine::{open, Engine, EngineOptions, CATALOG_NAME};

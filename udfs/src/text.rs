@@ -6,7 +6,9 @@
 //!   punctuation and whitespace dropped; see `normalize`): `zh_normalize`,
 //!   `zh_tokens`, `text_sim` (set measures over bigrams or jieba words) and
 //!   `func_similarity` (IDF-weighted cosine; the weights come from a corpus
-//!   of duty texts, [`TokenWeights`]).
+//!   of duty texts, [`TokenWeights`]); `func_search`, a table function the
+//!   engine registers, ranks documents by BM25 over the same tokens
+//!   ([`SearchIndex`], [`SearchCorpus`]).
 //! - PostgreSQL pg_trgm, same numbers as PostgreSQL 15 in a UTF-8
 //!   database: `similarity`, `word_similarity`, `strict_word_similarity`,
 //!   `show_trgm`, and `trgm_match` for the `%` operator.
@@ -16,10 +18,12 @@
 //!
 //! Every function gives NULL for a NULL argument.
 
+mod func_search;
 mod func_similarity;
 mod jaro_winkler;
 mod levenshtein;
 mod normalize;
+mod search_index;
 mod show_trgm;
 mod similarity;
 mod strict_word_similarity;
@@ -39,9 +43,13 @@ use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
 
+pub use func_search::{
+    func_search_schema, search_document_schema, FuncSearchFunc, SearchCorpus, DEFAULT_TOP_K,
+};
 pub use func_similarity::{func_similarity_with_weights, FuncSimilarityFunc};
 pub use jaro_winkler::JaroWinklerFunc;
 pub use levenshtein::LevenshteinFunc;
+pub use search_index::{DocumentTerms, SearchHit, SearchIndex, BM25_B, BM25_K1};
 pub use show_trgm::ShowTrgmFunc;
 pub use similarity::SimilarityFunc;
 pub use strict_word_similarity::StrictWordSimilarityFunc;

@@ -13,17 +13,20 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
-use super::normalize::NormalizedText;
+use super::normalize::{counted, pack_bigram, NormalizedText};
 use super::support::{evaluate, map_string_pairs, string_argument, string_pair};
 use super::token_weights::TokenWeights;
 
 #[user_doc(
     doc_section(label = "Text Functions"),
     description = "Returns how similar two Chinese duty texts are, in [0, 1], as Float64: the \
-cosine of their IDF-weighted token vectors. The tokens of a text are its character bigrams and \
-its jieba words (see `zh_tokens(text, 'both')`; bigrams and words are distinct tokens), each \
-present or absent (repeats do not count), weighted by `idf = ln((N + 1) / (df + 1)) + 1`, where \
-df is the number of duty texts of the corpus containing the token and N the corpus size. So \
+cosine of their token vectors weighted by log term frequency and inverse document frequency \
+(the SMART `ltc` scheme). The tokens of a text are its character bigrams and its jieba words \
+(see `zh_tokens(text, 'both')`; bigrams and words are distinct tokens); a token occurring tf \
+times weighs `(1 + ln tf) · idf`, `idf = ln((N + 1) / (df + 1)) + 1`, where df is the number of \
+duty texts of the corpus containing the token and N the corpus size. Repeats count, but \
+sublinearly: a clause naming its object three times is about that object more surely than one \
+naming it once, not three times more. So \
 words every duty text uses — 负责, 组织实施, 工作, 全市, 有关 — weigh little, and two texts \
 sharing only boilerplate score low; nothing is hand-listed. A token in no corpus text gets the \
 largest weight. The texts are normalised first (Traditional = Simplified, punctuation ignored), \
@@ -132,8 +135,8 @@ impl ScalarUDFImpl for FuncSimilarityFunc {
     }
 }
 
-/// The distinct tokens of one text with their weights, sorted, and the
-/// squared length of the weight vector.
+/// The distinct tokens of one text with their weights `(1 + ln tf) · idf`,
+/// sorted, and the squared length of the weight vector.
 #[derive(Debug)]
 pub(crate) struct WeightedTokens {
     bigrams: Vec<(u64, f64)>,
@@ -144,17 +147,22 @@ pub(crate) struct WeightedTokens {
 impl WeightedTokens {
     pub(crate) fn new(text: &str, weights: &TokenWeights) -> Self {
         let normalized = NormalizedText::new(text);
-        let bigrams: Vec<(u64, f64)> = normalized
-            .bigram_set()
+        let mut packed: Vec<u64> = normalized.bigrams().map(pack_bigram).collect();
+        packed.sort_unstable();
+        let bigrams: Vec<(u64, f64)> = counted(packed)
             .into_iter()
-            .map(|bigram| (bigram, weights.packed_bigram_weight(bigram)))
+            .map(|(bigram, count)| {
+                let weight = log_tf(count) * weights.packed_bigram_weight(bigram);
+                (bigram, weight)
+            })
             .collect();
-        let words: Vec<(String, f64)> = normalized
-            .word_set()
+        let mut all_words: Vec<&str> = normalized.words().collect();
+        all_words.sort_unstable();
+        let words: Vec<(String, f64)> = counted(all_words)
             .into_iter()
-            .map(|word| {
-                let weight = weights.word_weight(&word);
-                (word, weight)
+            .map(|(word, count)| {
+                let weight = log_tf(count) * weights.word_weight(word);
+                (word.to_owned(), weight)
             })
             .collect();
         // Summed as the dot product is (bigrams, then words, then the two
@@ -168,16 +176,14 @@ impl WeightedTokens {
         }
     }
 
-    /// Cosine of two weight vectors; 0 when either is empty. A token has the
-    /// same weight on both sides, so the dot product is the sum of squared
-    /// weights of the shared tokens; summed in the same order as the norms,
-    /// identical token sets give exactly 1.
+    /// Cosine of two weight vectors; 0 when either is empty. Summed in the
+    /// same order as the norms, identical token counts give exactly 1.
     pub(crate) fn cosine(&self, other: &Self) -> f64 {
         if self.squared_norm <= 0.0 || other.squared_norm <= 0.0 {
             return 0.0;
         }
-        let dot = shared_squared_weights(&self.bigrams, &other.bigrams)
-            + shared_squared_weights(&self.words, &other.words);
+        let dot = shared_weights(&self.bigrams, &other.bigrams)
+            + shared_weights(&self.words, &other.words);
         (dot / (self.squared_norm * other.squared_norm).sqrt()).min(1.0)
     }
 }
@@ -186,15 +192,22 @@ fn squared_weights<T>(tokens: &[(T, f64)]) -> f64 {
     tokens.iter().map(|(_, weight)| weight * weight).sum()
 }
 
-fn shared_squared_weights<T: Ord>(left: &[(T, f64)], right: &[(T, f64)]) -> f64 {
+/// Sublinear term frequency: 1 for one occurrence, 1 + ln tf for more.
+fn log_tf(count: u32) -> f64 {
+    1.0 + f64::from(count.max(1)).ln()
+}
+
+/// The dot product over the tokens both sides have.
+fn shared_weights<T: Ord>(left: &[(T, f64)], right: &[(T, f64)]) -> f64 {
     let (mut left_index, mut right_index, mut sum) = (0, 0, 0.0);
     while left_index < left.len() && right_index < right.len() {
         let (left_token, weight) = &left[left_index];
-        match left_token.cmp(&right[right_index].0) {
+        let (right_token, right_weight) = &right[right_index];
+        match left_token.cmp(right_token) {
             std::cmp::Ordering::Less => left_index += 1,
             std::cmp::Ordering::Greater => right_index += 1,
             std::cmp::Ordering::Equal => {
-                sum += weight * weight;
+                sum += weight * right_weight;
                 left_index += 1;
                 right_index += 1;
             }
@@ -312,6 +325,17 @@ pub(crate) mod tests {
         );
         assert_eq!(similarity(&weights, "", ""), 0.0);
         assert_eq!(similarity(&weights, "，", "交通"), 0.0);
+    }
+
+    #[test]
+    fn repeats_count_sublinearly() {
+        let uniform = TokenWeights::uniform();
+        let tokens = WeightedTokens::new("交通，交通，交通", &uniform);
+        assert_eq!(tokens.bigrams, [(pack_bigram("交通"), 1.0 + 3.0f64.ln())]);
+        assert_eq!(tokens.words, [("交通".to_string(), 1.0 + 3.0f64.ln())]);
+        // Same tokens, other counts: similar but not the same.
+        let repeated = similarity(&uniform, "交通管理，交通", "交通管理");
+        assert!(repeated > 0.8 && repeated < 1.0, "{repeated}");
     }
 
     #[test]

@@ -175,6 +175,18 @@ impl TokenMode {
     }
 }
 
+/// Runs of equal items of a sorted vector, as (item, count).
+pub(crate) fn counted<T: PartialEq>(sorted: Vec<T>) -> Vec<(T, u32)> {
+    let mut runs: Vec<(T, u32)> = Vec::new();
+    for item in sorted {
+        match runs.last_mut() {
+            Some((last, count)) if *last == item => *count += 1,
+            _ => runs.push((item, 1)),
+        }
+    }
+    runs
+}
+
 /// How many items two sorted, de-duplicated slices share.
 pub(crate) fn shared_count<T: Ord>(left: &[T], right: &[T]) -> usize {
     let (mut left_index, mut right_index, mut shared) = (0, 0, 0);

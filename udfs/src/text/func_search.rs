@@ -1,0 +1,286 @@
+//! `func_search(query [, top_k])`: fuzzy search over duty clauses and power
+//! items. The table function itself lives in the engine, which knows where
+//! the documents are (`org_duty`, `power_item`); this module holds its
+//! documentation, its result schema and [`SearchCorpus`], the documents with
+//! their [`SearchIndex`].
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, UInt32Array};
+use arrow::compute::{cast, concat_batches, take};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{exec_err, Result};
+use datafusion::logical_expr::Documentation;
+use datafusion_macros::user_doc;
+
+use super::search_index::{DocumentTerms, SearchIndex};
+
+/// Rows `func_search(query)` returns when no `top_k` is given.
+pub const DEFAULT_TOP_K: usize = 10;
+
+/// Documents tokenised in parallel per block while building; bounds the
+/// memory of terms waiting to be added.
+const TOKENISE_BLOCK: usize = 16_384;
+
+#[user_doc(
+    doc_section(label = "Text Functions"),
+    description = "Table function: the duty clauses (`org_duty.duty_text`) and power items \
+(`power_item.item_name`) in force (`valid_to IS NULL`) that best match `query`, best first, at \
+most `top_k` rows (default 10). Columns: `source` ('duty' or 'power_item'), `org_id`, \
+`org_name` (from `org`), `item_id` (`duty_id` or `item_id`), `text`, `score` (Float64). \
+Ranking is Okapi BM25 (k1 = 1.2, b = 0.75) over the tokens `func_similarity` compares: the \
+character bigrams and jieba words of the normalised text. Because texts are normalised, \
+Traditional and Simplified forms match; because most terms are bigrams, word order does not \
+matter and a one-character typo still leaves most of the query's bigrams matching. Only rows \
+sharing a term with the query are returned; equal scores come in (source, item_id) order. The \
+index is built at the first search and rebuilt when `org_duty`, `power_item` or `org` has a \
+new version. `query` and `top_k` must be constants; a NULL query gives no rows.",
+    syntax_example = "SELECT * FROM func_search(query [, top_k])",
+    sql_example = r#"```sql
+> SELECT source, org_name, text, round(score, 2) AS score FROM func_search('食品安全監管', 3);
+```"#,
+    argument(name = "query", description = "What to look for, any script."),
+    argument(
+        name = "top_k",
+        description = "How many rows at most (default 10, 0 gives none)."
+    )
+)]
+#[derive(Debug, Default)]
+pub struct FuncSearchFunc;
+
+impl FuncSearchFunc {
+    /// The function's documentation (a table function has no
+    /// `ScalarUDFImpl::documentation` to carry it).
+    pub fn documentation(&self) -> Option<&Documentation> {
+        self.doc()
+    }
+}
+
+/// The columns of `func_search`'s result.
+pub fn func_search_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("source", DataType::Utf8, false),
+            Field::new("org_id", DataType::Int64, true),
+            Field::new("org_name", DataType::Utf8, true),
+            Field::new("item_id", DataType::Int64, true),
+            Field::new("text", DataType::Utf8, true),
+            Field::new("score", DataType::Float64, false),
+        ]))
+    });
+    SCHEMA.clone()
+}
+
+/// The columns a [`SearchCorpus`] is built from: `func_search_schema`
+/// without `score`.
+pub fn search_document_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let fields: Vec<Field> = func_search_schema()
+            .fields()
+            .iter()
+            .filter(|field| field.name() != "score")
+            .map(|field| field.as_ref().clone())
+            .collect();
+        Arc::new(Schema::new(fields))
+    });
+    SCHEMA.clone()
+}
+
+/// The searchable documents (one row per document, columns of
+/// [`search_document_schema`]) and their index.
+#[derive(Debug)]
+pub struct SearchCorpus {
+    documents: RecordBatch,
+    index: SearchIndex,
+}
+
+impl SearchCorpus {
+    /// Builds the index over `batches`, whose columns are matched to
+    /// [`search_document_schema`] by position and cast to its types.
+    pub fn from_batches(batches: &[RecordBatch]) -> Result<Self> {
+        let schema = search_document_schema();
+        let mut cast_batches = Vec::with_capacity(batches.len());
+        for batch in batches {
+            if batch.num_columns() != schema.fields().len() {
+                return exec_err!(
+                    "func_search documents need {} columns (source, org_id, org_name, item_id, text), got {}",
+                    schema.fields().len(),
+                    batch.num_columns()
+                );
+            }
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(column, field)| cast(column, field.data_type()))
+                .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
+            cast_batches.push(RecordBatch::try_new(schema.clone(), columns)?);
+        }
+        let documents = concat_batches(&schema, &cast_batches)?;
+        let texts = documents.column(4).clone();
+        let index = build_index(texts.as_any().downcast_ref().ok_or_else(|| {
+            datafusion::error::DataFusionError::Internal("text column is not Utf8".into())
+        })?);
+        Ok(Self { documents, index })
+    }
+
+    /// Number of documents.
+    pub fn len(&self) -> usize {
+        self.documents.num_rows()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.documents.num_rows() == 0
+    }
+
+    pub fn index(&self) -> &SearchIndex {
+        &self.index
+    }
+
+    /// The best `top_k` documents for `query` with their scores, as rows of
+    /// [`func_search_schema`].
+    pub fn search(&self, query: &str, top_k: usize) -> Result<RecordBatch> {
+        let hits = self.index.search(query, top_k);
+        let rows = UInt32Array::from_iter_values(hits.iter().map(|hit| hit.document as u32));
+        let mut columns = self
+            .documents
+            .columns()
+            .iter()
+            .map(|column| take(column.as_ref(), &rows, None))
+            .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
+        columns.push(Arc::new(Float64Array::from_iter_values(
+            hits.iter().map(|hit| hit.score),
+        )));
+        Ok(RecordBatch::try_new(func_search_schema(), columns)?)
+    }
+}
+
+/// Tokenises blocks of texts on every core, adding them to the index in
+/// order. A NULL text is a document without terms.
+fn build_index(texts: &arrow::array::StringArray) -> SearchIndex {
+    let mut index = SearchIndex::new();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut start = 0;
+    while start < texts.len() {
+        let end = (start + TOKENISE_BLOCK).min(texts.len());
+        let chunk = (end - start).div_ceil(threads);
+        let tokenised: Vec<Vec<DocumentTerms>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (start..end)
+                .step_by(chunk)
+                .map(|from| {
+                    let to = (from + chunk).min(end);
+                    scope.spawn(move || {
+                        (from..to)
+                            .map(|row| {
+                                if texts.is_valid(row) {
+                                    DocumentTerms::new(texts.value(row))
+                                } else {
+                                    DocumentTerms::default()
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().unwrap_or_default())
+                .collect()
+        });
+        for terms in tokenised.into_iter().flatten() {
+            index.add_terms(terms);
+        }
+        start = end;
+    }
+    index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::func_similarity::tests::DUTY_CLAUSES;
+    use arrow::array::{AsArray, Int64Array, StringArray};
+    use arrow::datatypes::Int64Type;
+
+    fn corpus() -> SearchCorpus {
+        let rows = DUTY_CLAUSES.len();
+        let batch = RecordBatch::try_new(
+            search_document_schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values((0..rows).map(|row| {
+                    if row % 2 == 0 {
+                        "duty"
+                    } else {
+                        "power_item"
+                    }
+                }))),
+                Arc::new(Int64Array::from_iter_values(
+                    (0..rows as i64).map(|r| r / 3),
+                )),
+                Arc::new(StringArray::from_iter(
+                    (0..rows).map(|r| (r % 5 != 0).then(|| format!("机构{}", r / 3))),
+                )),
+                Arc::new(Int64Array::from_iter_values(100..100 + rows as i64)),
+                Arc::new(StringArray::from_iter_values(DUTY_CLAUSES)),
+            ],
+        )
+        .unwrap();
+        // Two batches, as a scan gives them.
+        SearchCorpus::from_batches(&[batch.slice(0, 10), batch.slice(10, rows - 10)]).unwrap()
+    }
+
+    #[test]
+    fn search_returns_rows_with_scores() {
+        let corpus = corpus();
+        assert_eq!(corpus.len(), 30);
+        let result = corpus.search("住房公積金", 3).unwrap();
+        assert_eq!(result.schema(), func_search_schema());
+        assert!(result.num_rows() >= 1);
+        let item_ids = result.column(3).as_primitive::<Int64Type>();
+        assert_eq!(item_ids.value(0), 127);
+        assert_eq!(
+            result.column(4).as_string::<i32>().value(0),
+            "负责全市住房公积金监督管理工作"
+        );
+        assert_eq!(result.column(0).as_string::<i32>().value(0), "power_item");
+        assert_eq!(result.column(2).as_string::<i32>().value(0), "机构9");
+        let scores = result
+            .column(5)
+            .as_primitive::<arrow::datatypes::Float64Type>();
+        assert!(scores.value(0) > 0.0);
+        assert_eq!(corpus.search("量子", 10).unwrap().num_rows(), 0);
+    }
+
+    #[test]
+    fn wrong_shape_is_an_error() {
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("text", DataType::Utf8, true)])),
+            vec![Arc::new(StringArray::from(vec!["档案"]))],
+        )
+        .unwrap();
+        assert!(SearchCorpus::from_batches(&[batch]).is_err());
+        assert!(SearchCorpus::from_batches(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn parallel_build_equals_sequential() {
+        let texts =
+            StringArray::from_iter((0..20_000).map(|row| {
+                (row % 7 != 0).then(|| DUTY_CLAUSES[row % DUTY_CLAUSES.len()].to_string())
+            }));
+        let parallel = build_index(&texts);
+        assert_eq!(parallel.len(), 20_000);
+        let sequential = SearchIndex::from_texts((0..20_000).map(|row| {
+            if row % 7 != 0 {
+                DUTY_CLAUSES[row % 30]
+            } else {
+                ""
+            }
+        }));
+        assert_eq!(
+            parallel.search("道路交通", 20),
+            sequential.search("道路交通", 20)
+        );
+        assert!(FuncSearchFunc.documentation().is_some());
+    }
+}

@@ -1,0 +1,301 @@
+//! An inverted index over duty texts ranked by Okapi BM25, behind
+//! `func_search`.
+//!
+//! A document's terms are the tokens `func_similarity` compares (see
+//! `normalize`): the character bigrams of its normalised text and its jieba
+//! words, bigrams and words being distinct terms. Because the text is
+//! normalised first, Traditional and Simplified forms are the same terms.
+//! Because most of a query's terms are bigrams, a query matches in any word
+//! order (燃气管道 finds 管道燃气), and a one-character typo breaks at most two
+//! bigrams of the query while the others still match.
+//!
+//! A document `d` scores, summed over the distinct terms `t` of the query,
+//!
+//! ```text
+//! idf(t) · tf(t, d) · (k1 + 1) / (tf(t, d) + k1 · (1 − b + b · |d| / avgdl))
+//! idf(t) = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))
+//! ```
+//!
+//! with `k1 = 1.2`, `b = 0.75`, `|d|` the number of terms of `d` (with
+//! repeats), `avgdl` their mean over the index, `N` the number of documents and
+//! `df(t)` how many contain `t` (the Lucene form of the idf, never negative).
+
+use std::collections::HashMap;
+
+use super::normalize::{counted, pack_bigram, NormalizedText};
+
+/// BM25 term-frequency saturation.
+pub const BM25_K1: f64 = 1.2;
+/// BM25 document-length normalisation.
+pub const BM25_B: f64 = 0.75;
+
+/// One match: the document's number (the order it was added in, from 0) and
+/// its BM25 score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchHit {
+    pub document: usize,
+    pub score: f64,
+}
+
+/// The documents containing one term, in ascending document order, with the
+/// term's count in each.
+#[derive(Debug, Default, Clone)]
+struct Postings {
+    documents: Vec<u32>,
+    frequencies: Vec<u16>,
+}
+
+/// BM25 index over texts, documents numbered in the order they were added.
+#[derive(Debug, Default, Clone)]
+pub struct SearchIndex {
+    bigram_terms: HashMap<u64, u32>,
+    word_terms: HashMap<String, u32>,
+    postings: Vec<Postings>,
+    document_lengths: Vec<u32>,
+    total_length: u64,
+}
+
+impl SearchIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An index of `texts`, the first being document 0.
+    pub fn from_texts<I, S>(texts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut index = Self::new();
+        for text in texts {
+            index.add(text.as_ref());
+        }
+        index
+    }
+
+    /// Adds a document and returns its number. A text without terms (empty,
+    /// punctuation only) is a document that never matches.
+    pub fn add(&mut self, text: &str) -> usize {
+        let terms = DocumentTerms::new(text);
+        self.add_terms(terms)
+    }
+
+    /// Adds a document tokenised beforehand (possibly on another thread, see
+    /// [`DocumentTerms`]) and returns its number.
+    pub fn add_terms(&mut self, terms: DocumentTerms) -> usize {
+        let document = self.document_lengths.len();
+        let number = u32::try_from(document).unwrap_or(u32::MAX);
+        for (bigram, count) in terms.bigrams {
+            let next = self.postings.len() as u32;
+            let term = *self.bigram_terms.entry(bigram).or_insert(next);
+            self.push_posting(term, number, count);
+        }
+        for (word, count) in terms.words {
+            let next = self.postings.len() as u32;
+            let term = *self.word_terms.entry(word).or_insert(next);
+            self.push_posting(term, number, count);
+        }
+        self.document_lengths.push(terms.length);
+        self.total_length += u64::from(terms.length);
+        document
+    }
+
+    fn push_posting(&mut self, term: u32, document: u32, count: u32) {
+        if term as usize == self.postings.len() {
+            self.postings.push(Postings::default());
+        }
+        let postings = &mut self.postings[term as usize];
+        postings.documents.push(document);
+        postings
+            .frequencies
+            .push(u16::try_from(count).unwrap_or(u16::MAX));
+    }
+
+    /// Number of documents.
+    pub fn len(&self) -> usize {
+        self.document_lengths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.document_lengths.is_empty()
+    }
+
+    /// Number of distinct terms (bigrams and words).
+    pub fn distinct_terms(&self) -> usize {
+        self.postings.len()
+    }
+
+    /// The `top_k` best-scoring documents for `query`, best first; equal
+    /// scores in document order. Only documents sharing a term with the query
+    /// are returned, so there may be fewer than `top_k`.
+    pub fn search(&self, query: &str, top_k: usize) -> Vec<SearchHit> {
+        if top_k == 0 || self.is_empty() {
+            return Vec::new();
+        }
+        let normalized = NormalizedText::new(query);
+        let mut terms: Vec<u32> = normalized
+            .bigram_set()
+            .into_iter()
+            .filter_map(|bigram| self.bigram_terms.get(&bigram).copied())
+            .chain(
+                normalized
+                    .word_set()
+                    .iter()
+                    .filter_map(|word| self.word_terms.get(word).copied()),
+            )
+            .collect();
+        terms.sort_unstable();
+        terms.dedup();
+        if terms.is_empty() {
+            return Vec::new();
+        }
+        let documents = self.len() as f64;
+        let average_length = (self.total_length as f64 / documents).max(1.0);
+        let mut scores = vec![0.0f64; self.len()];
+        let mut touched: Vec<u32> = Vec::new();
+        for term in terms {
+            let postings = &self.postings[term as usize];
+            let document_frequency = postings.documents.len() as f64;
+            let idf =
+                (1.0 + (documents - document_frequency + 0.5) / (document_frequency + 0.5)).ln();
+            for (&document, &frequency) in postings.documents.iter().zip(&postings.frequencies) {
+                let frequency = f64::from(frequency);
+                let length = f64::from(self.document_lengths[document as usize]);
+                let saturation = BM25_K1 * (1.0 - BM25_B + BM25_B * length / average_length);
+                let score = &mut scores[document as usize];
+                if *score == 0.0 {
+                    touched.push(document);
+                }
+                *score += idf * frequency * (BM25_K1 + 1.0) / (frequency + saturation);
+            }
+        }
+        let better = |left: &u32, right: &u32| {
+            scores[*right as usize]
+                .total_cmp(&scores[*left as usize])
+                .then(left.cmp(right))
+        };
+        if touched.len() > top_k {
+            touched.select_nth_unstable_by(top_k - 1, better);
+            touched.truncate(top_k);
+        }
+        touched.sort_unstable_by(better);
+        touched
+            .into_iter()
+            .map(|document| SearchHit {
+                document: document as usize,
+                score: scores[document as usize],
+            })
+            .collect()
+    }
+}
+
+/// The terms of one document with their counts and the document's length,
+/// computed apart from the index so that many documents can be tokenised in
+/// parallel and then added in order.
+#[derive(Debug, Default, Clone)]
+pub struct DocumentTerms {
+    bigrams: Vec<(u64, u32)>,
+    words: Vec<(String, u32)>,
+    length: u32,
+}
+
+impl DocumentTerms {
+    pub fn new(text: &str) -> Self {
+        let normalized = NormalizedText::new(text);
+        let mut bigrams: Vec<u64> = normalized.bigrams().map(pack_bigram).collect();
+        let mut words: Vec<&str> = normalized.words().collect();
+        let length = u32::try_from(bigrams.len() + words.len()).unwrap_or(u32::MAX);
+        bigrams.sort_unstable();
+        words.sort_unstable();
+        Self {
+            bigrams: counted(bigrams),
+            words: counted(words.into_iter().map(str::to_owned).collect()),
+            length,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::func_similarity::tests::DUTY_CLAUSES;
+
+    fn index() -> SearchIndex {
+        SearchIndex::from_texts(DUTY_CLAUSES)
+    }
+
+    fn top(index: &SearchIndex, query: &str, k: usize) -> Vec<usize> {
+        index
+            .search(query, k)
+            .into_iter()
+            .map(|hit| hit.document)
+            .collect()
+    }
+
+    #[test]
+    fn finds_the_clause_about_the_query() {
+        let index = index();
+        assert_eq!(index.len(), 30);
+        // 负责全市档案监督管理工作 and 组织实施全市档案资料收集整理工作.
+        let hits = top(&index, "档案", 10);
+        assert_eq!(hits.len(), 2, "{hits:?}");
+        assert!(hits.contains(&2) && hits.contains(&25), "{hits:?}");
+        assert_eq!(top(&index, "住房公积金", 1), [27]);
+    }
+
+    #[test]
+    fn traditional_script_word_order_and_typos_find_the_same_clause() {
+        let index = index();
+        // 负责全市住房公积金监督管理工作
+        assert_eq!(top(&index, "住房公積金", 1), [27], "Traditional");
+        assert_eq!(top(&index, "公积金住房", 1), [27], "word order");
+        assert_eq!(top(&index, "住房公基金", 1), [27], "one-character typo");
+        // 负责全市特种设备安全监督管理工作
+        assert_eq!(top(&index, "特种设备", 1), [7]);
+        assert_eq!(top(&index, "特種設備", 1), [7]);
+        assert_eq!(top(&index, "设备特种", 1), [7]);
+        assert_eq!(top(&index, "特种设被", 1), [7]);
+    }
+
+    #[test]
+    fn scores_follow_bm25() {
+        let index = SearchIndex::from_texts(["交通", "档案", "档案"]);
+        // One document of three holds 交通: its single bigram and its word.
+        let hits = index.search("交通", 5);
+        assert_eq!(hits.len(), 1);
+        let idf = (1.0f64 + (3.0 - 1.0 + 0.5) / (1.0 + 0.5)).ln();
+        // Every document has length 2 (one bigram, one word): dl = avgdl.
+        let per_term = idf * (BM25_K1 + 1.0) / (1.0 + BM25_K1);
+        assert!((hits[0].score - 2.0 * per_term).abs() < 1e-12, "{hits:?}");
+    }
+
+    #[test]
+    fn rare_terms_and_short_documents_rank_first() {
+        let index = index();
+        let hits = index.search("负责全市道路交通", 3);
+        // 道路交通 is rarer than 负责全市, which every clause but a few shares.
+        assert_eq!(hits[0].document, 0, "{hits:?}");
+        assert!(hits.windows(2).all(|pair| pair[0].score >= pair[1].score));
+    }
+
+    #[test]
+    fn no_match_no_terms_no_documents() {
+        let index = index();
+        assert!(index.search("，。", 10).is_empty());
+        assert!(index.search("量子计算", 10).is_empty());
+        assert!(index.search("档案", 0).is_empty());
+        assert!(SearchIndex::new().search("档案", 10).is_empty());
+        let mut with_empty = SearchIndex::new();
+        assert_eq!(with_empty.add("，"), 0);
+        assert_eq!(with_empty.add("档案"), 1);
+        assert_eq!(top(&with_empty, "档案", 10), [1]);
+    }
+
+    #[test]
+    fn ties_keep_document_order_and_top_k_cuts() {
+        let index = SearchIndex::from_texts(["档案管理", "价格", "档案管理", "档案管理"]);
+        assert_eq!(top(&index, "档案", 2), [0, 2]);
+        assert_eq!(top(&index, "档案", 10), [0, 2, 3]);
+    }
+}
