@@ -6,6 +6,7 @@ pub mod domain_schema;
 pub mod engine;
 pub mod error;
 pub mod metadata;
+pub mod monitor;
 pub mod output;
 pub mod pg_compat;
 pub mod reports;
