@@ -280,7 +280,10 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     .as_of
                     .map_or_else(|| "-".to_string(), |d| d.to_string())
             );
-            println!("{:<20} {:>6} {:>10} {:>9}  name", "rule", "new", "still open", "resolved");
+            println!(
+                "{:<20} {:>6} {:>10} {:>9}  name",
+                "rule", "new", "still open", "resolved"
+            );
             for rule in &report.rules {
                 println!(
                     "{:<20} {:>6} {:>10} {:>9}  {}",

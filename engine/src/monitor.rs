@@ -91,7 +91,11 @@ pub const MONITOR_RULES: &[MonitorRule] = &[
         code: "paid_after_exit",
         name: "死亡、退休、出编后仍发薪",
         view: "monitor_paid_after_exit",
-        planted_kinds: &["paid_after_death", "paid_after_retirement", "paid_after_exit"],
+        planted_kinds: &[
+            "paid_after_death",
+            "paid_after_retirement",
+            "paid_after_exit",
+        ],
         severe_at: 3.0,
     },
     MonitorRule {
@@ -197,7 +201,10 @@ struct AlertRow {
 }
 
 /// The as-of month: `as_of` itself, or the latest month of the payroll feed.
-pub async fn resolve_as_of(ctx: &SessionContext, as_of: Option<NaiveDate>) -> Result<Option<NaiveDate>> {
+pub async fn resolve_as_of(
+    ctx: &SessionContext,
+    as_of: Option<NaiveDate>,
+) -> Result<Option<NaiveDate>> {
     if as_of.is_some() {
         return Ok(as_of);
     }
@@ -209,7 +216,7 @@ pub async fn resolve_as_of(ctx: &SessionContext, as_of: Option<NaiveDate>) -> Re
     for batch in &batches {
         let column = column_as(batch, 0, &DataType::Date32)?;
         if let Some(days) = column.as_any().downcast_ref::<Date32Array>() {
-            if days.len() > 0 && days.is_valid(0) {
+            if !days.is_empty() && days.is_valid(0) {
                 return Ok(date_of(days.value(0)));
             }
         }
@@ -247,7 +254,8 @@ pub async fn evaluate_rule(
                 continue;
             }
             let finding = Finding {
-                rule_code: optional_string(&rule_code, row).unwrap_or_else(|| rule.code.to_string()),
+                rule_code: optional_string(&rule_code, row)
+                    .unwrap_or_else(|| rule.code.to_string()),
                 org_id: optional(&org_id, row),
                 person_id: optional(&person_id, row),
                 period: period.value(row),
@@ -402,7 +410,12 @@ pub async fn run_on_schedule(
             Ok(report) => {
                 let new: usize = report.rules.iter().map(|r| r.new).sum();
                 let resolved: usize = report.rules.iter().map(|r| r.resolved).sum();
-                tracing::info!(new, resolved, total = report.total_alerts, "scheduled monitoring run done");
+                tracing::info!(
+                    new,
+                    resolved,
+                    total = report.total_alerts,
+                    "scheduled monitoring run done"
+                );
             }
             Err(e) => tracing::error!(error = %e, "scheduled monitoring run failed"),
         }
@@ -422,7 +435,7 @@ async fn replace_table(engine: &Engine, table: &str, batch: RecordBatch) -> Resu
             table: table.to_string(),
             source: Box::new(e),
         })?;
-    Ok(written.version().map_or(0, |v| v.max(0) as u64))
+    Ok(written.version().unwrap_or(0))
 }
 
 /// 严重 when |score| reaches the rule's threshold, 预警 otherwise.
@@ -579,14 +592,20 @@ impl PlantedRow {
 
 /// Precision and recall of every rule as of `as_of` (default: the latest
 /// payroll month) against `generator.planted`; writes nothing.
-pub async fn evaluate(engine: &Engine, as_of: Option<NaiveDate>) -> Result<(Option<NaiveDate>, Vec<RuleQuality>)> {
+pub async fn evaluate(
+    engine: &Engine,
+    as_of: Option<NaiveDate>,
+) -> Result<(Option<NaiveDate>, Vec<RuleQuality>)> {
     let ctx = engine.session()?;
     let as_of = resolve_as_of(&ctx, as_of).await?;
     let planted = read_planted(&ctx, as_of).await?;
     let mut out = Vec::new();
     for rule in MONITOR_RULES {
         let findings = evaluate_rule(&ctx, rule, as_of).await?;
-        let truth: Vec<&PlantedRow> = planted.iter().filter(|p| p.rule_code == rule.code).collect();
+        let truth: Vec<&PlantedRow> = planted
+            .iter()
+            .filter(|p| p.rule_code == rule.code)
+            .collect();
         let true_alerts = findings
             .iter()
             .filter(|f| truth.iter().any(|t| t.matches(f)))
@@ -755,7 +774,9 @@ mod tests {
         assert_eq!(codes.len(), MONITOR_RULES.len());
         for rule in MONITOR_RULES {
             assert!(
-                crate::views::VIEWS.iter().any(|(name, _)| *name == rule.view),
+                crate::views::VIEWS
+                    .iter()
+                    .any(|(name, _)| *name == rule.view),
                 "{} has no view",
                 rule.view
             );
@@ -791,7 +812,10 @@ mod tests {
             period_from: Some(d("2021-01-01")),
             period_to: Some(d("2021-04-01")),
         };
-        assert!(!ghost.matches(&finding), "outside the span, and a known person");
+        assert!(
+            !ghost.matches(&finding),
+            "outside the span, and a known person"
+        );
         assert_eq!(days_of(date_of(d("2024-12-01")).unwrap()), d("2024-12-01"));
         assert_eq!(month_start(d("2024-02-29")), d("2024-02-01"));
     }
