@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use bianzhi_catalog::generator::{generate, GenerateOptions};
 use bianzhi_catalog::{DataDir, DEFAULT_DATA_DIR};
+use bianzhi_engine::monitor;
 use bianzhi_engine::output::OutputFormat;
 use bianzhi_engine::reports::REPORTS;
 use bianzhi_engine::run::run_script;
@@ -102,6 +103,18 @@ enum Command {
         /// PBKDF2 iterations.
         #[arg(long, default_value_t = bianzhi_engine::server::scram::DEFAULT_ITERATIONS)]
         iterations: u32,
+    },
+    /// Evaluate the monitoring rules (sql/views/monitor_*.sql) and bring the alert table up to date.
+    Monitor {
+        /// Data directory (path or file:// URL).
+        #[arg(long, env = "BIANZHI_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: String,
+        /// Evaluate months up to this one (YYYY-MM-DD); default the latest payroll month.
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Print each rule's precision and recall against generator.planted instead (writes nothing).
+        #[arg(long)]
+        evaluate: bool,
     },
     /// Run a SQL script (several statements, comments allowed) and print each result.
     Run {
@@ -253,6 +266,39 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Monitor {
+            data_dir,
+            as_of,
+            evaluate,
+        } => {
+            let engine = Engine::open_with(&data_dir, EngineOptions::default())
+                .await
+                .with_context(|| format!("opening data directory {data_dir}"))?;
+            if evaluate {
+                let (as_of, quality) = monitor::evaluate(&engine, as_of).await?;
+                print!("{}", monitor::format_quality(as_of, &quality));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let report = monitor::run_monitor(&engine, as_of).await?;
+            println!(
+                "as of {}",
+                report
+                    .as_of
+                    .map_or_else(|| "-".to_string(), |d| d.to_string())
+            );
+            println!(
+                "{:<20} {:>6} {:>10} {:>9}  name",
+                "rule", "new", "still open", "resolved"
+            );
+            for rule in &report.rules {
+                println!(
+                    "{:<20} {:>6} {:>10} {:>9}  {}",
+                    rule.code, rule.new, rule.still_open, rule.resolved, rule.name
+                );
+            }
+            println!("{} alerts in the alert table", report.total_alerts);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             file,
             data_dir,
@@ -337,7 +383,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         .with_context(|| format!("opening data directory {}", config.data_dir))?;
     let trust = matches!(config.auth, bianzhi_engine::server::config::Auth::Trust);
     let data_dir = config.data_dir.clone();
-    let server = Server::bind(engine, config).await?;
+    let monitor_every = config.monitor_every;
+    let server = Server::bind(engine.clone(), config).await?;
     let address = server.local_addr();
     let user = if trust { "analyst" } else { "<user>" };
     let ssl = if server.tls_enabled() {
@@ -358,6 +405,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         wait_for_signal().await;
         signals.cancel();
     });
+    if let Some(every) = monitor_every {
+        tracing::info!(?every, "monitoring rules run on a schedule");
+        tokio::spawn(monitor::run_on_schedule(engine, every, shutdown.clone()));
+    }
     server.run(shutdown).await;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod func_search;
 pub mod metadata;
+pub mod monitor;
 pub mod output;
 pub mod pg_compat;
 pub mod reports;

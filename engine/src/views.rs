@@ -23,6 +23,67 @@ pub const VIEWS: &[(&str, &str)] = &[
         "region_allocation_summary",
         include_str!("../../sql/views/region_allocation_summary.sql"),
     ),
+    // Monitoring: helpers first, then one view per rule (see monitor.rs).
+    (
+        "monitor_calendar",
+        include_str!("../../sql/views/monitor_calendar.sql"),
+    ),
+    (
+        "monitor_roster_month",
+        include_str!("../../sql/views/monitor_roster_month.sql"),
+    ),
+    (
+        "monitor_pool_month",
+        include_str!("../../sql/views/monitor_pool_month.sql"),
+    ),
+    (
+        "monitor_pay_month",
+        include_str!("../../sql/views/monitor_pay_month.sql"),
+    ),
+    (
+        "monitor_over_quota",
+        include_str!("../../sql/views/monitor_over_quota.sql"),
+    ),
+    (
+        "monitor_over_leader_posts",
+        include_str!("../../sql/views/monitor_over_leader_posts.sql"),
+    ),
+    (
+        "monitor_extreme_vacancy",
+        include_str!("../../sql/views/monitor_extreme_vacancy.sql"),
+    ),
+    (
+        "monitor_paid_not_on_roster",
+        include_str!("../../sql/views/monitor_paid_not_on_roster.sql"),
+    ),
+    (
+        "monitor_on_roster_unpaid",
+        include_str!("../../sql/views/monitor_on_roster_unpaid.sql"),
+    ),
+    (
+        "monitor_multiple_payers",
+        include_str!("../../sql/views/monitor_multiple_payers.sql"),
+    ),
+    (
+        "monitor_paid_after_exit",
+        include_str!("../../sql/views/monitor_paid_after_exit.sql"),
+    ),
+    (
+        "monitor_payer_mismatch",
+        include_str!("../../sql/views/monitor_payer_mismatch.sql"),
+    ),
+    (
+        "monitor_headcount_jump",
+        include_str!("../../sql/views/monitor_headcount_jump.sql"),
+    ),
+    (
+        "monitor_entry_without_basis",
+        include_str!("../../sql/views/monitor_entry_without_basis.sql"),
+    ),
+    (
+        "monitor_ledger_imbalance",
+        include_str!("../../sql/views/monitor_ledger_imbalance.sql"),
+    ),
 ];
 
 /// The quota type `region_allocation(year)` means: all types summed.
