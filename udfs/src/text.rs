@@ -21,6 +21,7 @@ mod jaro_winkler;
 mod levenshtein;
 mod normalize;
 mod show_trgm;
+mod similar_pairs;
 mod similarity;
 mod strict_word_similarity;
 mod support;
@@ -43,6 +44,9 @@ pub use func_similarity::{func_similarity_with_weights, FuncSimilarityFunc};
 pub use jaro_winkler::JaroWinklerFunc;
 pub use levenshtein::LevenshteinFunc;
 pub use show_trgm::ShowTrgmFunc;
+pub use similar_pairs::{
+    similar_pairs, similar_pairs_function, JoinOptions, PairRow, ScoredPair, SimilarPairsFunc,
+};
 pub use similarity::SimilarityFunc;
 pub use strict_word_similarity::StrictWordSimilarityFunc;
 pub use text_sim::TextSimFunc;
