@@ -26,7 +26,7 @@ use crate::pg_compat::{PgCompat, SessionIdentity};
 use crate::settings::Settings;
 use crate::text_corpus;
 use crate::views;
-use bianzhi_udfs::text::{func_similarity_with_weights, TokenWeights};
+use bianzhi_udfs::text::{func_similarity_with_weights, similar_pairs_function, TokenWeights};
 
 /// The catalog (database) name clients see.
 pub const CATALOG_NAME: &str = "bianzhi";
@@ -209,6 +209,11 @@ impl Engine {
         bianzhi_udfs::register_all(&mut ctx)?;
         // func_similarity weighs tokens by this data directory's corpus.
         ctx.register_udf(func_similarity_with_weights(self.text_weights.clone()));
+        // similar_pairs scores with the same weights, so its pairs are func_similarity's.
+        ctx.register_udtf(
+            "similar_pairs",
+            similar_pairs_function(self.text_weights.clone()),
+        );
         for (name, function) in &self.table_functions {
             ctx.register_udtf(name, function.clone());
         }

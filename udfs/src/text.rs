@@ -25,6 +25,7 @@ mod levenshtein;
 mod normalize;
 mod search_index;
 mod show_trgm;
+mod similar_pairs;
 mod similarity;
 mod strict_word_similarity;
 mod support;
@@ -51,6 +52,9 @@ pub use jaro_winkler::JaroWinklerFunc;
 pub use levenshtein::LevenshteinFunc;
 pub use search_index::{DocumentTerms, SearchHit, SearchIndex, BM25_B, BM25_K1};
 pub use show_trgm::ShowTrgmFunc;
+pub use similar_pairs::{
+    similar_pairs, similar_pairs_function, JoinOptions, PairRow, ScoredPair, SimilarPairsFunc,
+};
 pub use similarity::SimilarityFunc;
 pub use strict_word_similarity::StrictWordSimilarityFunc;
 pub use text_sim::TextSimFunc;

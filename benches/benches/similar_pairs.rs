@@ -1,0 +1,224 @@
+//! similar_pairs: the exact all-pairs join of duty texts at threshold 0.5,
+//! self-join of N texts synthesised from the generated 三定 clauses (the first
+//! part of one clause with the rest of another, so texts are distinct but
+//! share halves), N from BIANZHI_BENCH_SIZES (default `100000`; add `1000000`
+//! if you have the time). Clauses come from the data directory in
+//! BIANZHI_BENCH_DATA, or from data generated at BIANZHI_BENCH_SCALE (default
+//! 0.1). When PostgreSQL answers `su postgres -c psql`, the same texts are
+//! loaded there and the pg_trgm GIN self-join `a.t % b.t` at
+//! `pg_trgm.similarity_threshold = 0.5` is timed for comparison (a different
+//! measure — character trigrams — with the index built in the timing).
+//!
+//! Run: `cargo bench -p bianzhi-benches --bench similar_pairs`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::Context;
+use bianzhi_catalog::generator::{generate, GenerateOptions};
+use bianzhi_catalog::DataDir;
+use bianzhi_engine::engine::Engine;
+use bianzhi_udfs::text::{similar_pairs, JoinOptions, PairRow};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+
+const THRESHOLD: f64 = 0.5;
+
+/// A fixed-seed generator for the synthetic texts (splitmix64).
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, bound: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % bound as u64) as usize
+    }
+}
+
+/// `count` texts: the part of one clause before its first comma with the
+/// part of another from its first comma on (or a whole clause, one in four).
+fn synthesise(clauses: &[String], count: usize) -> Vec<String> {
+    let mut random = Random(7);
+    let split = |clause: &str| -> (String, String) {
+        match clause.find(['，', ',']) {
+            Some(at) => (clause[..at].to_string(), clause[at..].to_string()),
+            None => (clause.to_string(), String::new()),
+        }
+    };
+    let halves: Vec<(String, String)> = clauses.iter().map(|c| split(c)).collect();
+    (0..count)
+        .map(|_| {
+            let first = &halves[random.below(halves.len())];
+            if random.below(4) == 0 {
+                return format!("{}{}", first.0, first.1);
+            }
+            let second = &halves[random.below(halves.len())];
+            format!("{}{}", first.0, second.1)
+        })
+        .collect()
+}
+
+/// Milliseconds of the pg_trgm GIN self-join over `texts` (index build, then
+/// the join) and its pair count; `None` with a note when PostgreSQL is not
+/// reachable.
+fn postgres(texts: &[String]) -> anyhow::Result<Option<(f64, f64, u64)>> {
+    let reachable = Command::new("su")
+        .args(["postgres", "-c", "psql -XAtc 'SELECT 1'"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !reachable {
+        println!("  postgres comparison not run (su postgres -c psql failed)");
+        return Ok(None);
+    }
+    let directory = tempfile::Builder::new()
+        .prefix("bianzhi-pairs")
+        .tempdir_in("/tmp")?;
+    let data = directory.path().join("texts.tsv");
+    let mut file = std::fs::File::create(&data)?;
+    for (id, text) in texts.iter().enumerate() {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('\t', "\\t")
+            .replace('\n', "\\n");
+        writeln!(file, "{id}\t{escaped}")?;
+    }
+    drop(file);
+    let script = format!(
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm;\n\
+         DROP TABLE IF EXISTS bianzhi_bench_pairs;\n\
+         CREATE TABLE bianzhi_bench_pairs (id bigint, t text);\n\
+         \\copy bianzhi_bench_pairs FROM '{}'\n\
+         ANALYZE bianzhi_bench_pairs;\n\
+         SET pg_trgm.similarity_threshold = {THRESHOLD};\n\
+         \\timing on\n\
+         CREATE INDEX ON bianzhi_bench_pairs USING gin (t gin_trgm_ops);\n\
+         SELECT count(*) FROM bianzhi_bench_pairs a JOIN bianzhi_bench_pairs b ON a.t % b.t AND a.id < b.id;\n\
+         \\timing off\n\
+         DROP TABLE bianzhi_bench_pairs;\n",
+        data.display()
+    );
+    let script_path = directory.path().join("pairs.sql");
+    std::fs::write(&script_path, script)?;
+    for path in [directory.path(), data.as_path(), script_path.as_path()] {
+        Command::new("chmod").arg("a+rX").arg(path).status()?;
+    }
+    let output = Command::new("su")
+        .args([
+            "postgres",
+            "-c",
+            &format!("psql -XAt -v ON_ERROR_STOP=1 -f {}", script_path.display()),
+        ])
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        println!(
+            "  postgres comparison failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        return Ok(None);
+    }
+    let times: Vec<f64> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("Time: "))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    let count: Option<u64> = stdout.lines().filter_map(|l| l.trim().parse().ok()).next();
+    match (times.as_slice(), count) {
+        ([index, join, ..], Some(count)) => Ok(Some((*index, *join, count))),
+        _ => {
+            println!("  postgres output not understood: {stdout}");
+            Ok(None)
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let temporary = tempfile::tempdir()?;
+    let data: PathBuf = match std::env::var("BIANZHI_BENCH_DATA") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => {
+            let scale: f64 = std::env::var("BIANZHI_BENCH_SCALE")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0.1);
+            let location = temporary.path().join("data");
+            println!("generating scale {scale} into {}", location.display());
+            runtime.block_on(async {
+                let dir = DataDir::open(location.to_str().context("path")?).await?;
+                generate(&dir, GenerateOptions { scale, seed: 1 }, &|_, _, _| {}).await?;
+                anyhow::Ok(())
+            })?;
+            location
+        }
+    };
+    let (clauses, weights) = runtime.block_on(async {
+        let engine = Engine::open(data.to_str().context("path")?).await?;
+        let ctx = engine.session()?;
+        let batches = ctx
+            .sql("SELECT DISTINCT duty_text FROM org_duty ORDER BY duty_text")
+            .await?
+            .collect()
+            .await?;
+        let mut clauses = Vec::new();
+        for batch in batches {
+            let column = cast(batch.column(0), &DataType::Utf8)?;
+            let texts = column.as_string::<i32>();
+            clauses.extend((0..texts.len()).map(|row| texts.value(row).to_string()));
+        }
+        anyhow::Ok((clauses, engine.text_weights()))
+    })?;
+    anyhow::ensure!(!clauses.is_empty(), "no duty texts in {}", data.display());
+    let sizes: Vec<usize> = std::env::var("BIANZHI_BENCH_SIZES")
+        .unwrap_or_else(|_| "100000".to_string())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    println!(
+        "similar_pairs self-join at {THRESHOLD}, texts from {} distinct clauses of {}:",
+        clauses.len(),
+        data.display()
+    );
+    for size in sizes {
+        let texts = synthesise(&clauses, size);
+        let rows: Vec<PairRow<'_>> = texts
+            .iter()
+            .enumerate()
+            .map(|(id, text)| PairRow {
+                id: id as i64,
+                group: 0,
+                text,
+            })
+            .collect();
+        let options = JoinOptions {
+            threshold: THRESHOLD,
+            top_k: None,
+            threads: 0,
+        };
+        let started = Instant::now();
+        let pairs = similar_pairs(&rows, None, &weights, &options);
+        let ours = started.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "  N = {size:>8}  bianzhi similar_pairs      {ours:>10.1} ms  {} pairs",
+            pairs.len()
+        );
+        if let Some((index, join, count)) = postgres(&texts)? {
+            println!(
+                "  N = {size:>8}  pg_trgm GIN index + % join {:>10.1} ms  ({index:.1} + {join:.1})  {count} pairs",
+                index + join
+            );
+            println!("  ratio postgres / bianzhi = {:.2}", (index + join) / ours);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,860 @@
+//! The exact all-pairs join behind `similar_pairs`: every pair of texts whose
+//! `func_similarity` reaches a threshold, without comparing every pair.
+//!
+//! The measure is a weighted set cosine: a text is its set of tokens, a token
+//! weighs `w` on both sides, and `cos(x, y) = W(x ∩ y) / sqrt(W(x) · W(y))`
+//! with `W(S) = Σ_{t ∈ S} w_t²`. For a pair to reach threshold `t`, its
+//! overlap `W(x ∩ y)` must reach `t · sqrt(W(x) · W(y))`. Following Bayardo,
+//! Ma and Srikant, "Scaling up all pairs similarity search" (WWW 2007), and
+//! the prefix filter of PPJoin:
+//!
+//! - **Length filter.** `W(x ∩ y) ≤ min(W(x), W(y))`, so when `W(y) ≤ W(x)`
+//!   a match needs `W(y) ≥ t² · W(x)`. Rows are processed by increasing
+//!   `W`; a row is only compared with earlier rows of at least that norm.
+//! - **Prefix filter.** Tokens are put in one global order (rarest in the
+//!   joined rows first, then heaviest). A row's *prefix* is its shortest
+//!   leading run of tokens after which the remaining weight is below the
+//!   least overlap any partner needs. Two matching rows share a token inside
+//!   both prefixes: the first token they share, because if it lay outside a
+//!   prefix every shared token would, and the overlap would stay below the
+//!   bound. An earlier (smaller) row `y` needs overlap at least
+//!   `t · sqrt(W(x) · W(y)) ≥ t · W(y)`: its *index prefix* is cut there. A
+//!   later row `x` needs overlap at least `t² · W(x)` (from the length
+//!   filter): its *probe prefix* is cut there, and it looks up the rows
+//!   indexed under its probe-prefix tokens.
+//! - **Verification.** Every candidate is scored with the same arithmetic,
+//!   in the same order, as `func_similarity` (see `WeightedTokens`), so the
+//!   scores are bit-identical and the pair set is exactly the brute-force one.
+//!
+//! The bounds are loosened by a relative `1e-9` so that rounding in the
+//! filters can only let more candidates through, never fewer. Tokenising and
+//! probing run on all cores (`std::thread::scope`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::text::normalize::NormalizedText;
+use crate::text::token_weights::TokenWeights;
+
+/// Relative slack of the filter bounds: rounding errors of sums of a few
+/// hundred squared weights are far below it.
+const SLACK: f64 = 1e-9;
+
+/// Rows probed per work item: small enough to balance the threads (later
+/// rows have longer candidate lists), large enough to keep the counter cold.
+const PROBE_BLOCK: usize = 64;
+
+/// One row to join. Rows are only paired within one `group` (the partition).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairRow<'a> {
+    pub id: i64,
+    pub group: u32,
+    pub text: &'a str,
+}
+
+/// One result: ids of the left and right rows and their `func_similarity`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoredPair {
+    pub left_id: i64,
+    pub right_id: i64,
+    pub score: f64,
+}
+
+/// What to join and how.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinOptions {
+    /// Pairs scoring at least this, in (0, 1].
+    pub threshold: f64,
+    /// Keep only the best `k` matches of each left id.
+    pub top_k: Option<usize>,
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+}
+
+/// All pairs of `left` × `right` (or of `left` with itself when `right` is
+/// `None`) in the same group whose `func_similarity` under `weights` is at
+/// least `options.threshold`.
+///
+/// Self-join: each unordered pair of rows once, as `left_id < right_id`; rows
+/// with equal ids are not paired. With `top_k` the self-join gives each row's
+/// best `k` neighbours instead, so a pair can appear in both orientations.
+/// Results are sorted by left id, then (with `top_k`) by decreasing score,
+/// then by right id.
+pub fn similar_pairs(
+    left: &[PairRow<'_>],
+    right: Option<&[PairRow<'_>]>,
+    weights: &TokenWeights,
+    options: &JoinOptions,
+) -> Vec<ScoredPair> {
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        threads => threads,
+    };
+    let rows: Vec<PairRow<'_>> = left.iter().chain(right.unwrap_or(&[])).copied().collect();
+    let corpus = TokenizedRows::new(&rows, weights, threads);
+    let sides: Vec<u8> = (0..rows.len())
+        .map(|row| u8::from(right.is_some() && row >= left.len()))
+        .collect();
+    let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (row, item) in rows.iter().enumerate() {
+        if corpus.norms[row] > 0.0 {
+            groups.entry(item.group).or_default().push(row as u32);
+        }
+    }
+    let mut groups: Vec<(u32, Vec<u32>)> = groups.into_iter().collect();
+    groups.sort_unstable_by_key(|(group, _)| *group);
+    let two_sided = right.is_some();
+    let mut scratch = GroupScratch::new(corpus.vocabulary_len());
+    let mut matches = Vec::new();
+    for (_, members) in groups {
+        let group = GroupIndex::new(
+            &corpus,
+            members,
+            &sides,
+            two_sided,
+            options.threshold,
+            &mut scratch,
+        );
+        group.probe(&corpus, options.threshold, threads, &mut matches);
+    }
+    let left_len = right.map(|_| left.len());
+    finish(&rows, left_len, matches, options.top_k)
+}
+
+/// Orients, filters and orders the matches of row pairs.
+fn finish(
+    rows: &[PairRow<'_>],
+    left_len: Option<usize>,
+    matches: Vec<(u32, u32, f64)>,
+    top_k: Option<usize>,
+) -> Vec<ScoredPair> {
+    let mut pairs = Vec::with_capacity(matches.len());
+    for (first_row, second_row, score) in matches {
+        let (first, second) = (rows[first_row as usize].id, rows[second_row as usize].id);
+        if let Some(left_len) = left_len {
+            // Either row of the pair may be the left one.
+            let (left_id, right_id) = if (first_row as usize) < left_len {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            pairs.push(ScoredPair {
+                left_id,
+                right_id,
+                score,
+            });
+        } else if first != second {
+            let (low, high) = (first.min(second), first.max(second));
+            pairs.push(ScoredPair {
+                left_id: low,
+                right_id: high,
+                score,
+            });
+            if top_k.is_some() {
+                pairs.push(ScoredPair {
+                    left_id: high,
+                    right_id: low,
+                    score,
+                });
+            }
+        }
+    }
+    match top_k {
+        None => {
+            pairs.sort_unstable_by(|a, b| {
+                (a.left_id, a.right_id)
+                    .cmp(&(b.left_id, b.right_id))
+                    .then(a.score.total_cmp(&b.score))
+            });
+            pairs
+        }
+        Some(k) => {
+            pairs.sort_unstable_by(|a, b| {
+                a.left_id
+                    .cmp(&b.left_id)
+                    .then(b.score.total_cmp(&a.score))
+                    .then(a.right_id.cmp(&b.right_id))
+            });
+            let mut kept = Vec::new();
+            let mut run = 0;
+            for (index, pair) in pairs.iter().enumerate() {
+                run = if index > 0 && pairs[index - 1].left_id == pair.left_id {
+                    run + 1
+                } else {
+                    0
+                };
+                if run < k {
+                    kept.push(*pair);
+                }
+            }
+            kept
+        }
+    }
+}
+
+/// Every row's distinct tokens as ranks into one vocabulary ordered like
+/// `func_similarity`'s token lists (bigrams by packed value, then words as
+/// strings), with their squared weights and each row's squared norm summed
+/// exactly as `func_similarity` sums it.
+struct TokenizedRows {
+    /// Ranks below this are bigrams, the others words.
+    bigram_count: u32,
+    /// Squared weight of each rank.
+    squared_weights: Vec<f64>,
+    /// Row `r`'s ranks, ascending: `tokens[offsets[r]..offsets[r + 1]]`.
+    tokens: Vec<u32>,
+    offsets: Vec<usize>,
+    norms: Vec<f64>,
+}
+
+/// Tokens of a contiguous chunk of rows, with chunk-local word ids.
+struct ChunkTokens {
+    bigrams: Vec<u64>,
+    bigram_offsets: Vec<usize>,
+    words: Vec<u32>,
+    word_offsets: Vec<usize>,
+    word_names: Vec<String>,
+}
+
+impl ChunkTokens {
+    fn new(rows: &[PairRow<'_>]) -> Self {
+        let mut chunk = ChunkTokens {
+            bigrams: Vec::new(),
+            bigram_offsets: vec![0],
+            words: Vec::new(),
+            word_offsets: vec![0],
+            word_names: Vec::new(),
+        };
+        let mut word_ids: HashMap<String, u32> = HashMap::new();
+        for row in rows {
+            let normalized = NormalizedText::new(row.text);
+            chunk.bigrams.extend(normalized.bigram_set());
+            chunk.bigram_offsets.push(chunk.bigrams.len());
+            for word in normalized.word_set() {
+                let next = word_ids.len() as u32;
+                let id = *word_ids.entry(word).or_insert(next);
+                if id == next {
+                    chunk.word_names.push(String::new());
+                }
+                chunk.words.push(id);
+            }
+            chunk.word_offsets.push(chunk.words.len());
+        }
+        for (word, id) in word_ids {
+            chunk.word_names[id as usize] = word;
+        }
+        chunk
+    }
+}
+
+impl TokenizedRows {
+    fn new(rows: &[PairRow<'_>], weights: &TokenWeights, threads: usize) -> Self {
+        let chunk_len = rows.len().div_ceil(threads.max(1)).max(1);
+        let chunks: Vec<ChunkTokens> = std::thread::scope(|scope| {
+            let handles: Vec<_> = rows
+                .chunks(chunk_len)
+                .map(|chunk| scope.spawn(move || ChunkTokens::new(chunk)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+                })
+                .collect()
+        });
+        let mut bigram_vocabulary: Vec<u64> = chunks
+            .iter()
+            .flat_map(|c| c.bigrams.iter().copied())
+            .collect();
+        bigram_vocabulary.sort_unstable();
+        bigram_vocabulary.dedup();
+        let mut word_vocabulary: Vec<&str> = chunks
+            .iter()
+            .flat_map(|c| c.word_names.iter().map(String::as_str))
+            .collect();
+        word_vocabulary.sort_unstable();
+        word_vocabulary.dedup();
+        let bigram_count = bigram_vocabulary.len() as u32;
+        let squared_weights: Vec<f64> = bigram_vocabulary
+            .iter()
+            .map(|&bigram| weights.packed_bigram_weight(bigram))
+            .chain(word_vocabulary.iter().map(|word| weights.word_weight(word)))
+            .map(|weight| weight * weight)
+            .collect();
+        let mut tokens = Vec::new();
+        let mut offsets = Vec::with_capacity(rows.len() + 1);
+        offsets.push(0);
+        let mut norms = Vec::with_capacity(rows.len());
+        for chunk in &chunks {
+            let word_ranks: Vec<u32> = chunk
+                .word_names
+                .iter()
+                .map(|word| {
+                    bigram_count + word_vocabulary.partition_point(|w| w < &word.as_str()) as u32
+                })
+                .collect();
+            for row in 0..chunk.bigram_offsets.len() - 1 {
+                let start = tokens.len();
+                let bigrams =
+                    &chunk.bigrams[chunk.bigram_offsets[row]..chunk.bigram_offsets[row + 1]];
+                // Sorted bigrams map to ascending ranks.
+                tokens.extend(
+                    bigrams
+                        .iter()
+                        .map(|b| bigram_vocabulary.partition_point(|v| v < b) as u32),
+                );
+                let middle = tokens.len();
+                tokens.extend(
+                    chunk.words[chunk.word_offsets[row]..chunk.word_offsets[row + 1]]
+                        .iter()
+                        .map(|&id| word_ranks[id as usize]),
+                );
+                // Ranks order words as strings, as `word_set` does.
+                tokens[middle..].sort_unstable();
+                // The same sums, in the same order, as `WeightedTokens::new`.
+                let bigram_sum: f64 = tokens[start..middle]
+                    .iter()
+                    .map(|&rank| squared_weights[rank as usize])
+                    .sum();
+                let word_sum: f64 = tokens[middle..]
+                    .iter()
+                    .map(|&rank| squared_weights[rank as usize])
+                    .sum();
+                norms.push(bigram_sum + word_sum);
+                offsets.push(tokens.len());
+            }
+        }
+        Self {
+            bigram_count,
+            squared_weights,
+            tokens,
+            offsets,
+            norms,
+        }
+    }
+
+    fn vocabulary_len(&self) -> usize {
+        self.squared_weights.len()
+    }
+
+    fn row_tokens(&self, row: u32) -> &[u32] {
+        &self.tokens[self.offsets[row as usize]..self.offsets[row as usize + 1]]
+    }
+
+    /// `WeightedTokens::cosine`, term for term: shared bigrams summed in
+    /// order, shared words summed in order, the two sums added.
+    fn cosine(&self, first: u32, second: u32) -> f64 {
+        let (first_norm, second_norm) = (self.norms[first as usize], self.norms[second as usize]);
+        if first_norm <= 0.0 || second_norm <= 0.0 {
+            return 0.0;
+        }
+        let (left, right) = (self.row_tokens(first), self.row_tokens(second));
+        let (mut left_index, mut right_index) = (0, 0);
+        let (mut bigram_dot, mut word_dot) = (0.0, 0.0);
+        while left_index < left.len() && right_index < right.len() {
+            let token = left[left_index];
+            match token.cmp(&right[right_index]) {
+                std::cmp::Ordering::Less => left_index += 1,
+                std::cmp::Ordering::Greater => right_index += 1,
+                std::cmp::Ordering::Equal => {
+                    let squared = self.squared_weights[token as usize];
+                    if token < self.bigram_count {
+                        bigram_dot += squared;
+                    } else {
+                        word_dot += squared;
+                    }
+                    left_index += 1;
+                    right_index += 1;
+                }
+            }
+        }
+        let dot = bigram_dot + word_dot;
+        (dot / (first_norm * second_norm).sqrt()).min(1.0)
+    }
+}
+
+/// Per-vocabulary arrays reused from group to group, reset through the list
+/// of ranks a group touched.
+struct GroupScratch {
+    frequency: Vec<u32>,
+    position: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+impl GroupScratch {
+    fn new(vocabulary: usize) -> Self {
+        Self {
+            frequency: vec![0; vocabulary],
+            position: vec![0; vocabulary],
+            touched: Vec::new(),
+        }
+    }
+}
+
+/// Inverted index over the index prefixes of one group's rows.
+struct GroupIndex {
+    /// Members (rows of the group) by increasing norm.
+    rows: Vec<u32>,
+    norms: Vec<f64>,
+    sides: Vec<u8>,
+    /// Members' tokens as positions in the group's token order, ascending,
+    /// with the squared weight of each: `ordered[ordered_offsets[m]..]`.
+    ordered: Vec<u32>,
+    ordered_offsets: Vec<usize>,
+    /// How many leading ordered tokens each member probes with.
+    probe_lengths: Vec<usize>,
+    /// Posting lists per side: members (ascending) whose index prefix holds
+    /// a position, `postings[side][starts[side][p]..starts[side][p + 1]]`.
+    starts: [Vec<usize>; 2],
+    postings: [Vec<u32>; 2],
+    two_sided: bool,
+    /// A partner of norm `W` needs a norm of at least `W` times this.
+    least_norm_factor: f64,
+}
+
+impl GroupIndex {
+    fn new(
+        corpus: &TokenizedRows,
+        mut rows: Vec<u32>,
+        sides: &[u8],
+        two_sided: bool,
+        threshold: f64,
+        scratch: &mut GroupScratch,
+    ) -> Self {
+        rows.sort_unstable_by(|&a, &b| {
+            corpus.norms[a as usize]
+                .total_cmp(&corpus.norms[b as usize])
+                .then(a.cmp(&b))
+        });
+        // Token order: rarest within the group first, then heaviest.
+        for &row in &rows {
+            for &token in corpus.row_tokens(row) {
+                if scratch.frequency[token as usize] == 0 {
+                    scratch.touched.push(token);
+                }
+                scratch.frequency[token as usize] += 1;
+            }
+        }
+        let mut order = std::mem::take(&mut scratch.touched);
+        order.sort_unstable_by(|&a, &b| {
+            scratch.frequency[a as usize]
+                .cmp(&scratch.frequency[b as usize])
+                .then(
+                    corpus.squared_weights[b as usize]
+                        .total_cmp(&corpus.squared_weights[a as usize]),
+                )
+                .then(a.cmp(&b))
+        });
+        for (position, &token) in order.iter().enumerate() {
+            scratch.position[token as usize] = position as u32;
+        }
+        let position_weights: Vec<f64> = order
+            .iter()
+            .map(|&token| corpus.squared_weights[token as usize])
+            .collect();
+
+        let norms: Vec<f64> = rows.iter().map(|&row| corpus.norms[row as usize]).collect();
+        let member_sides: Vec<u8> = rows.iter().map(|&row| sides[row as usize]).collect();
+        let mut ordered = Vec::new();
+        let mut ordered_offsets = vec![0];
+        let mut index_lengths = Vec::with_capacity(rows.len());
+        let mut probe_lengths = Vec::with_capacity(rows.len());
+        let mut suffix = Vec::new();
+        for (member, &row) in rows.iter().enumerate() {
+            let start = ordered.len();
+            ordered.extend(
+                corpus
+                    .row_tokens(row)
+                    .iter()
+                    .map(|&token| scratch.position[token as usize]),
+            );
+            ordered[start..].sort_unstable();
+            // suffix[i]: weight of the tokens from i on.
+            let tokens = &ordered[start..];
+            suffix.clear();
+            suffix.resize(tokens.len() + 1, 0.0);
+            for i in (0..tokens.len()).rev() {
+                suffix[i] = suffix[i + 1] + position_weights[tokens[i] as usize];
+            }
+            let norm = norms[member];
+            let prefix_length = |least_overlap: f64| {
+                let bound = least_overlap * (1.0 - SLACK);
+                (1..=tokens.len())
+                    .find(|&length| suffix[length] < bound)
+                    .unwrap_or(tokens.len())
+            };
+            index_lengths.push(prefix_length(threshold * norm));
+            probe_lengths.push(prefix_length(threshold * threshold * norm));
+            ordered_offsets.push(ordered.len());
+        }
+
+        let mut starts = [vec![0usize; order.len() + 1], vec![0usize; order.len() + 1]];
+        for member in 0..rows.len() {
+            let side = usize::from(member_sides[member]);
+            let begin = ordered_offsets[member];
+            for &position in &ordered[begin..begin + index_lengths[member]] {
+                starts[side][position as usize + 1] += 1;
+            }
+        }
+        for side_starts in &mut starts {
+            for position in 0..order.len() {
+                side_starts[position + 1] += side_starts[position];
+            }
+        }
+        let mut fill = [starts[0].clone(), starts[1].clone()];
+        let mut postings = [
+            vec![0u32; starts[0][order.len()]],
+            vec![0u32; starts[1][order.len()]],
+        ];
+        for member in 0..rows.len() {
+            let side = usize::from(member_sides[member]);
+            let begin = ordered_offsets[member];
+            for &position in &ordered[begin..begin + index_lengths[member]] {
+                let slot = &mut fill[side][position as usize];
+                postings[side][*slot] = member as u32;
+                *slot += 1;
+            }
+        }
+
+        for &token in &order {
+            scratch.frequency[token as usize] = 0;
+        }
+        order.clear();
+        scratch.touched = order;
+        Self {
+            rows,
+            norms,
+            sides: member_sides,
+            ordered,
+            ordered_offsets,
+            probe_lengths,
+            starts,
+            postings,
+            two_sided,
+            least_norm_factor: threshold * threshold * (1.0 - SLACK),
+        }
+    }
+
+    /// Probes every member against the earlier ones and appends the matches
+    /// as (later row, earlier row, score).
+    fn probe(
+        &self,
+        corpus: &TokenizedRows,
+        threshold: f64,
+        threads: usize,
+        matches: &mut Vec<(u32, u32, f64)>,
+    ) {
+        let members = self.rows.len();
+        if members < 2 {
+            return;
+        }
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut found = Vec::new();
+            let mut seen = vec![u32::MAX; members];
+            let mut candidates = Vec::new();
+            loop {
+                let block = next.fetch_add(PROBE_BLOCK, Ordering::Relaxed);
+                if block >= members {
+                    break;
+                }
+                for member in block..(block + PROBE_BLOCK).min(members) {
+                    self.probe_member(member, &mut seen, &mut candidates);
+                    let row = self.rows[member];
+                    for &candidate in &candidates {
+                        let other = self.rows[candidate as usize];
+                        let score = corpus.cosine(row, other);
+                        if score >= threshold {
+                            found.push((row, other, score));
+                        }
+                    }
+                }
+            }
+            found
+        };
+        let threads = if members < 1024 { 1 } else { threads.max(1) };
+        if threads == 1 {
+            matches.extend(work());
+            return;
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+            for handle in handles {
+                matches.extend(
+                    handle
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                );
+            }
+        });
+    }
+
+    /// The earlier members sharing a probe-prefix token with `member` and
+    /// passing the length filter, each once.
+    fn probe_member(&self, member: usize, seen: &mut [u32], candidates: &mut Vec<u32>) {
+        candidates.clear();
+        let side = usize::from(self.sides[member]);
+        let other_side = if self.two_sided { 1 - side } else { side };
+        let (starts, postings) = (&self.starts[other_side], &self.postings[other_side]);
+        let least_norm = self.norms[member] * self.least_norm_factor;
+        let begin = self.ordered_offsets[member];
+        for &position in &self.ordered[begin..begin + self.probe_lengths[member]] {
+            let list = &postings[starts[position as usize]..starts[position as usize + 1]];
+            let end = list.partition_point(|&other| (other as usize) < member);
+            let list = &list[..end];
+            let first = list.partition_point(|&other| self.norms[other as usize] < least_norm);
+            for &other in &list[first..] {
+                if seen[other as usize] != member as u32 {
+                    seen[other as usize] = member as u32;
+                    candidates.push(other);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::func_similarity::tests::DUTY_CLAUSES;
+    use crate::text::func_similarity::WeightedTokens;
+
+    /// A small deterministic generator (xorshift64*), enough for test data.
+    struct Random(u64);
+
+    impl Random {
+        fn below(&mut self, bound: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % bound
+        }
+    }
+
+    /// Texts recombined from duty clauses: pieces of one to three clauses,
+    /// some punctuation, and near copies of earlier texts, so that every
+    /// threshold has matches and non-matches close to it.
+    fn random_texts(count: usize, seed: u64) -> Vec<String> {
+        let mut random = Random(seed | 1);
+        let clauses: Vec<Vec<char>> = DUTY_CLAUSES.iter().map(|c| c.chars().collect()).collect();
+        let mut texts: Vec<String> = Vec::with_capacity(count);
+        for _ in 0..count {
+            if !texts.is_empty() && random.below(3) == 0 {
+                let mut copy: Vec<char> = texts[random.below(texts.len())].chars().collect();
+                for _ in 0..random.below(4) {
+                    if copy.is_empty() {
+                        break;
+                    }
+                    let at = random.below(copy.len());
+                    match random.below(3) {
+                        0 => {
+                            copy.remove(at);
+                        }
+                        1 => copy.insert(at, '和'),
+                        _ => copy[at] = '，',
+                    }
+                }
+                texts.push(copy.into_iter().collect());
+                continue;
+            }
+            let mut text = String::new();
+            for piece in 0..1 + random.below(3) {
+                let clause = &clauses[random.below(clauses.len())];
+                let start = random.below(clause.len() / 2);
+                let end = start + 1 + random.below(clause.len() - start);
+                if piece > 0 {
+                    text.push(if random.below(2) == 0 { '，' } else { '、' });
+                }
+                text.extend(&clause[start..end]);
+            }
+            texts.push(text);
+        }
+        texts
+    }
+
+    fn rows(texts: &[String], groups: u32, id_offset: i64) -> Vec<PairRow<'_>> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(index, text)| PairRow {
+                // Some repeated ids, which the self-join must not pair.
+                id: id_offset + (index as i64 * 7) % (texts.len() as i64 + 5),
+                group: index as u32 % groups,
+                text,
+            })
+            .collect()
+    }
+
+    /// Every pair scored with `func_similarity`'s own code.
+    fn brute_force(
+        left: &[PairRow<'_>],
+        right: Option<&[PairRow<'_>]>,
+        weights: &TokenWeights,
+        threshold: f64,
+        top_k: Option<usize>,
+    ) -> Vec<ScoredPair> {
+        let tokens = |rows: &[PairRow<'_>]| -> Vec<WeightedTokens> {
+            rows.iter()
+                .map(|r| WeightedTokens::new(r.text, weights))
+                .collect()
+        };
+        let left_tokens = tokens(left);
+        let right_rows = right.unwrap_or(left);
+        let right_tokens = tokens(right_rows);
+        let mut pairs = Vec::new();
+        for (i, l) in left.iter().enumerate() {
+            for (j, r) in right_rows.iter().enumerate() {
+                let keep = match (right, top_k) {
+                    (Some(_), _) => true,
+                    (None, None) => l.id < r.id,
+                    (None, Some(_)) => l.id != r.id,
+                };
+                if !keep || l.group != r.group {
+                    continue;
+                }
+                let score = left_tokens[i].cosine(&right_tokens[j]);
+                if score >= threshold {
+                    pairs.push(ScoredPair {
+                        left_id: l.id,
+                        right_id: r.id,
+                        score,
+                    });
+                }
+            }
+        }
+        match top_k {
+            None => {
+                pairs.sort_by(|a, b| {
+                    (a.left_id, a.right_id)
+                        .cmp(&(b.left_id, b.right_id))
+                        .then(a.score.total_cmp(&b.score))
+                });
+                pairs
+            }
+            Some(k) => {
+                pairs.sort_by(|a, b| {
+                    a.left_id
+                        .cmp(&b.left_id)
+                        .then(b.score.total_cmp(&a.score))
+                        .then(a.right_id.cmp(&b.right_id))
+                });
+                let mut kept: Vec<ScoredPair> = Vec::new();
+                for pair in pairs {
+                    let same = kept
+                        .iter()
+                        .rev()
+                        .take_while(|p| p.left_id == pair.left_id)
+                        .count();
+                    if same < k {
+                        kept.push(pair);
+                    }
+                }
+                kept
+            }
+        }
+    }
+
+    fn assert_same(found: &[ScoredPair], expected: &[ScoredPair], case: &str) {
+        assert_eq!(found.len(), expected.len(), "{case}: pair counts differ");
+        for (found, expected) in found.iter().zip(expected) {
+            assert_eq!(
+                (found.left_id, found.right_id, found.score.to_bits()),
+                (
+                    expected.left_id,
+                    expected.right_id,
+                    expected.score.to_bits()
+                ),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn self_join_equals_brute_force() {
+        let texts = random_texts(400, 11);
+        let corpus = TokenWeights::from_texts(random_texts(300, 5));
+        for weights in [TokenWeights::uniform(), corpus] {
+            for groups in [1, 3] {
+                let rows = rows(&texts, groups, 0);
+                for threshold in [0.3, 0.5, 0.8, 1.0] {
+                    for threads in [1, 2] {
+                        let options = JoinOptions {
+                            threshold,
+                            top_k: None,
+                            threads,
+                        };
+                        let found = similar_pairs(&rows, None, &weights, &options);
+                        let expected = brute_force(&rows, None, &weights, threshold, None);
+                        let case = format!("t={threshold} groups={groups} threads={threads}");
+                        assert!(threshold == 1.0 || !expected.is_empty(), "{case}");
+                        assert_same(&found, &expected, &case);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_group_probes_on_several_threads() {
+        // More than 1024 rows in one group: the threaded path.
+        let texts = random_texts(1500, 3);
+        let rows = rows(&texts, 1, 0);
+        let weights = TokenWeights::from_texts(&texts);
+        let options = JoinOptions {
+            threshold: 0.5,
+            top_k: None,
+            threads: 3,
+        };
+        let found = similar_pairs(&rows, None, &weights, &options);
+        assert_same(
+            &found,
+            &brute_force(&rows, None, &weights, 0.5, None),
+            "1500 rows",
+        );
+    }
+
+    #[test]
+    fn two_table_join_and_top_k_equal_brute_force() {
+        let texts = random_texts(500, 23);
+        let (left_texts, right_texts) = texts.split_at(200);
+        let weights = TokenWeights::from_texts(&texts);
+        for groups in [1, 2] {
+            let left = rows(left_texts, groups, 0);
+            let right = rows(right_texts, groups, 1000);
+            for threshold in [0.3, 0.5, 0.8] {
+                for top_k in [None, Some(1), Some(3)] {
+                    let options = JoinOptions {
+                        threshold,
+                        top_k,
+                        threads: 2,
+                    };
+                    let case = format!("t={threshold} groups={groups} top_k={top_k:?}");
+                    let found = similar_pairs(&left, Some(&right), &weights, &options);
+                    let expected = brute_force(&left, Some(&right), &weights, threshold, top_k);
+                    assert!(!expected.is_empty(), "{case}");
+                    assert_same(&found, &expected, &case);
+                    let found = similar_pairs(&left, None, &weights, &options);
+                    let expected = brute_force(&left, None, &weights, threshold, top_k);
+                    assert_same(&found, &expected, &format!("self {case}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_tokenless_rows_pair_with_nothing() {
+        let texts = ["", "，。", "负责全市档案工作", "负责全市档案工作"].map(String::from);
+        let rows = rows(&texts, 1, 0);
+        let options = JoinOptions {
+            threshold: 0.1,
+            top_k: None,
+            threads: 0,
+        };
+        let found = similar_pairs(&rows, None, &TokenWeights::uniform(), &options);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].score, 1.0);
+        assert!(similar_pairs(&[], None, &TokenWeights::uniform(), &options).is_empty());
+    }
+}
