@@ -35,6 +35,10 @@ pub const REPORTS: &[(&str, &str)] = &[
         "sector_location_quotient.sql",
         include_str!("../../sql/reports/sector_location_quotient.sql"),
     ),
+    (
+        "function_overlap.sql",
+        include_str!("../../sql/reports/function_overlap.sql"),
+    ),
 ];
 
 #[cfg(test)]
