@@ -176,6 +176,21 @@ impl WeightedTokens {
         }
     }
 
+    /// The distinct bigrams (packed) with their weights, by packed value.
+    pub(crate) fn bigrams(&self) -> &[(u64, f64)] {
+        &self.bigrams
+    }
+
+    /// The distinct words with their weights, sorted as strings.
+    pub(crate) fn words(&self) -> &[(String, f64)] {
+        &self.words
+    }
+
+    /// The squared length of the weight vector.
+    pub(crate) fn squared_norm(&self) -> f64 {
+        self.squared_norm
+    }
+
     /// Cosine of two weight vectors; 0 when either is empty. Summed in the
     /// same order as the norms, identical token counts give exactly 1.
     pub(crate) fn cosine(&self, other: &Self) -> f64 {

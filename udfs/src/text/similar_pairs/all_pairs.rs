@@ -1,30 +1,29 @@
 //! The exact all-pairs join behind `similar_pairs`: every pair of texts whose
 //! `func_similarity` reaches a threshold, without comparing every pair.
 //!
-//! The measure is a weighted set cosine: a text is its set of tokens, a token
-//! weighs `w` on both sides, and `cos(x, y) = W(x ∩ y) / sqrt(W(x) · W(y))`
-//! with `W(S) = Σ_{t ∈ S} w_t²`. For a pair to reach threshold `t`, its
-//! overlap `W(x ∩ y)` must reach `t · sqrt(W(x) · W(y))`. Following Bayardo,
-//! Ma and Srikant, "Scaling up all pairs similarity search" (WWW 2007), and
-//! the prefix filter of PPJoin:
+//! The measure is the cosine of weighted token vectors: token `t` weighs
+//! `x_t = (1 + ln tf) · idf` in text `x`, and with unit vectors
+//! `x̂ = x / |x|` the score is `Σ x̂_t ŷ_t`. Following Bayardo, Ma and
+//! Srikant, "Scaling up all pairs similarity search" (WWW 2007), and the
+//! prefix filter of PPJoin:
 //!
-//! - **Length filter.** `W(x ∩ y) ≤ min(W(x), W(y))`, so when `W(y) ≤ W(x)`
-//!   a match needs `W(y) ≥ t² · W(x)`. Rows are processed by increasing
-//!   `W`; a row is only compared with earlier rows of at least that norm.
-//! - **Prefix filter.** Tokens are put in one global order (rarest in the
-//!   joined rows first, then heaviest). A row's *prefix* is its shortest
-//!   leading run of tokens after which the remaining weight is below the
-//!   least overlap any partner needs. Two matching rows share a token inside
-//!   both prefixes: the first token they share, because if it lay outside a
-//!   prefix every shared token would, and the overlap would stay below the
-//!   bound. An earlier (smaller) row `y` needs overlap at least
-//!   `t · sqrt(W(x) · W(y)) ≥ t · W(y)`: its *index prefix* is cut there. A
-//!   later row `x` needs overlap at least `t² · W(x)` (from the length
-//!   filter): its *probe prefix* is cut there, and it looks up the rows
-//!   indexed under its probe-prefix tokens.
-//! - **Verification.** Every candidate is scored with the same arithmetic,
-//!   in the same order, as `func_similarity` (see `WeightedTokens`), so the
-//!   scores are bit-identical and the pair set is exactly the brute-force one.
+//! - **Prefix filter.** Within a group (partition), tokens are put in one
+//!   order: rarest in the group first, then heaviest. A row's *prefix* is
+//!   its shortest leading run of tokens after which the rest of the row
+//!   cannot bring any partner to the threshold: the rest contributes at most
+//!   `|x̂_rest|` (Cauchy–Schwarz, as partners are unit vectors) and at most
+//!   `Σ_rest x̂_t · m_t`, where `m_t` is the largest unit weight of `t` in
+//!   the group. Two matching rows share a token inside both prefixes: the
+//!   first token they share, because if it lay outside a row's prefix every
+//!   shared token would, and the score would stay below the threshold. Each
+//!   row is indexed under its prefix tokens and looks up the earlier rows
+//!   indexed under the same tokens.
+//! - **Size filter.** `Σ x̂_t ŷ_t ≤ max_t x̂_t · Σ_t ŷ_t`, both ways round,
+//!   drops candidates before they are scored.
+//! - **Verification.** Every candidate is scored with the very weights and
+//!   the same arithmetic, in the same order, as `func_similarity` (see
+//!   `WeightedTokens`), so the scores are bit-identical and the pair set is
+//!   exactly the brute-force one.
 //!
 //! The bounds are loosened by a relative `1e-9` so that rounding in the
 //! filters can only let more candidates through, never fewer. Tokenising and
@@ -33,7 +32,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::text::normalize::NormalizedText;
+use crate::text::func_similarity::WeightedTokens;
 use crate::text::token_weights::TokenWeights;
 
 /// Relative slack of the filter bounds: rounding errors of sums of a few
@@ -194,54 +193,58 @@ fn finish(
 
 /// Every row's distinct tokens as ranks into one vocabulary ordered like
 /// `func_similarity`'s token lists (bigrams by packed value, then words as
-/// strings), with their squared weights and each row's squared norm summed
-/// exactly as `func_similarity` sums it.
+/// strings), each with its weight `(1 + ln tf) · idf` in that row, and each
+/// row's squared norm as `func_similarity` sums it.
 struct TokenizedRows {
     /// Ranks below this are bigrams, the others words.
     bigram_count: u32,
-    /// Squared weight of each rank.
-    squared_weights: Vec<f64>,
-    /// Row `r`'s ranks, ascending: `tokens[offsets[r]..offsets[r + 1]]`.
+    /// The corpus weight (idf) of each rank: ties in the token order.
+    rank_weights: Vec<f64>,
+    /// Row `r`'s ranks, ascending, and their weights in that row:
+    /// `tokens[offsets[r]..offsets[r + 1]]`, `token_weights[…]` alike.
     tokens: Vec<u32>,
+    token_weights: Vec<f64>,
     offsets: Vec<usize>,
     norms: Vec<f64>,
 }
 
-/// Tokens of a contiguous chunk of rows, with chunk-local word ids.
+/// Weighted tokens of a contiguous chunk of rows, with chunk-local word ids
+/// (so that the words of a million rows are not a million string vectors).
 struct ChunkTokens {
-    bigrams: Vec<u64>,
+    bigrams: Vec<(u64, f64)>,
     bigram_offsets: Vec<usize>,
-    words: Vec<u32>,
+    words: Vec<(u32, f64)>,
     word_offsets: Vec<usize>,
     word_names: Vec<String>,
+    norms: Vec<f64>,
 }
 
 impl ChunkTokens {
-    fn new(rows: &[PairRow<'_>]) -> Self {
+    fn new(rows: &[PairRow<'_>], weights: &TokenWeights) -> Self {
         let mut chunk = ChunkTokens {
             bigrams: Vec::new(),
             bigram_offsets: vec![0],
             words: Vec::new(),
             word_offsets: vec![0],
             word_names: Vec::new(),
+            norms: Vec::with_capacity(rows.len()),
         };
         let mut word_ids: HashMap<String, u32> = HashMap::new();
         for row in rows {
-            let normalized = NormalizedText::new(row.text);
-            chunk.bigrams.extend(normalized.bigram_set());
+            // The very vectors `func_similarity` scores.
+            let weighted = WeightedTokens::new(row.text, weights);
+            chunk.bigrams.extend_from_slice(weighted.bigrams());
             chunk.bigram_offsets.push(chunk.bigrams.len());
-            for word in normalized.word_set() {
+            for (word, weight) in weighted.words() {
                 let next = word_ids.len() as u32;
-                let id = *word_ids.entry(word).or_insert(next);
+                let id = *word_ids.entry(word.clone()).or_insert(next);
                 if id == next {
-                    chunk.word_names.push(String::new());
+                    chunk.word_names.push(word.clone());
                 }
-                chunk.words.push(id);
+                chunk.words.push((id, *weight));
             }
             chunk.word_offsets.push(chunk.words.len());
-        }
-        for (word, id) in word_ids {
-            chunk.word_names[id as usize] = word;
+            chunk.norms.push(weighted.squared_norm());
         }
         chunk
     }
@@ -253,7 +256,7 @@ impl TokenizedRows {
         let chunks: Vec<ChunkTokens> = std::thread::scope(|scope| {
             let handles: Vec<_> = rows
                 .chunks(chunk_len)
-                .map(|chunk| scope.spawn(move || ChunkTokens::new(chunk)))
+                .map(|chunk| scope.spawn(move || ChunkTokens::new(chunk, weights)))
                 .collect();
             handles
                 .into_iter()
@@ -266,7 +269,7 @@ impl TokenizedRows {
         });
         let mut bigram_vocabulary: Vec<u64> = chunks
             .iter()
-            .flat_map(|c| c.bigrams.iter().copied())
+            .flat_map(|c| c.bigrams.iter().map(|(bigram, _)| *bigram))
             .collect();
         bigram_vocabulary.sort_unstable();
         bigram_vocabulary.dedup();
@@ -277,13 +280,14 @@ impl TokenizedRows {
         word_vocabulary.sort_unstable();
         word_vocabulary.dedup();
         let bigram_count = bigram_vocabulary.len() as u32;
-        let squared_weights: Vec<f64> = bigram_vocabulary
+        let rank_weights: Vec<f64> = bigram_vocabulary
             .iter()
             .map(|&bigram| weights.packed_bigram_weight(bigram))
             .chain(word_vocabulary.iter().map(|word| weights.word_weight(word)))
-            .map(|weight| weight * weight)
             .collect();
-        let mut tokens = Vec::new();
+        let token_count: usize = chunks.iter().map(|c| c.bigrams.len() + c.words.len()).sum();
+        let mut tokens = Vec::with_capacity(token_count);
+        let mut token_weights = Vec::with_capacity(token_count);
         let mut offsets = Vec::with_capacity(rows.len() + 1);
         offsets.push(0);
         let mut norms = Vec::with_capacity(rows.len());
@@ -295,62 +299,61 @@ impl TokenizedRows {
                     bigram_count + word_vocabulary.partition_point(|w| w < &word.as_str()) as u32
                 })
                 .collect();
-            for row in 0..chunk.bigram_offsets.len() - 1 {
-                let start = tokens.len();
-                let bigrams =
-                    &chunk.bigrams[chunk.bigram_offsets[row]..chunk.bigram_offsets[row + 1]];
-                // Sorted bigrams map to ascending ranks.
-                tokens.extend(
-                    bigrams
-                        .iter()
-                        .map(|b| bigram_vocabulary.partition_point(|v| v < b) as u32),
-                );
-                let middle = tokens.len();
-                tokens.extend(
-                    chunk.words[chunk.word_offsets[row]..chunk.word_offsets[row + 1]]
-                        .iter()
-                        .map(|&id| word_ranks[id as usize]),
-                );
-                // Ranks order words as strings, as `word_set` does.
-                tokens[middle..].sort_unstable();
-                // The same sums, in the same order, as `WeightedTokens::new`.
-                let bigram_sum: f64 = tokens[start..middle]
-                    .iter()
-                    .map(|&rank| squared_weights[rank as usize])
-                    .sum();
-                let word_sum: f64 = tokens[middle..]
-                    .iter()
-                    .map(|&rank| squared_weights[rank as usize])
-                    .sum();
-                norms.push(bigram_sum + word_sum);
+            for row in 0..chunk.norms.len() {
+                // Sorted bigrams map to ascending ranks, and so do words
+                // sorted as strings: the order `func_similarity` sums in.
+                for &(bigram, weight) in
+                    &chunk.bigrams[chunk.bigram_offsets[row]..chunk.bigram_offsets[row + 1]]
+                {
+                    tokens.push(bigram_vocabulary.partition_point(|v| *v < bigram) as u32);
+                    token_weights.push(weight);
+                }
+                for &(id, weight) in
+                    &chunk.words[chunk.word_offsets[row]..chunk.word_offsets[row + 1]]
+                {
+                    tokens.push(word_ranks[id as usize]);
+                    token_weights.push(weight);
+                }
+                norms.push(chunk.norms[row]);
                 offsets.push(tokens.len());
             }
         }
         Self {
             bigram_count,
-            squared_weights,
+            rank_weights,
             tokens,
+            token_weights,
             offsets,
             norms,
         }
     }
 
     fn vocabulary_len(&self) -> usize {
-        self.squared_weights.len()
+        self.rank_weights.len()
+    }
+
+    fn row_range(&self, row: u32) -> std::ops::Range<usize> {
+        self.offsets[row as usize]..self.offsets[row as usize + 1]
     }
 
     fn row_tokens(&self, row: u32) -> &[u32] {
-        &self.tokens[self.offsets[row as usize]..self.offsets[row as usize + 1]]
+        &self.tokens[self.row_range(row)]
     }
 
-    /// `WeightedTokens::cosine`, term for term: shared bigrams summed in
-    /// order, shared words summed in order, the two sums added.
+    /// `WeightedTokens::cosine`, term for term: products of shared bigrams
+    /// summed in order, of shared words in order, the two sums added.
     fn cosine(&self, first: u32, second: u32) -> f64 {
         let (first_norm, second_norm) = (self.norms[first as usize], self.norms[second as usize]);
         if first_norm <= 0.0 || second_norm <= 0.0 {
             return 0.0;
         }
-        let (left, right) = (self.row_tokens(first), self.row_tokens(second));
+        let (first_range, second_range) = (self.row_range(first), self.row_range(second));
+        let (left, right) = (
+            &self.tokens[first_range.clone()],
+            &self.tokens[second_range.clone()],
+        );
+        let left_weights = &self.token_weights[first_range];
+        let right_weights = &self.token_weights[second_range];
         let (mut left_index, mut right_index) = (0, 0);
         let (mut bigram_dot, mut word_dot) = (0.0, 0.0);
         while left_index < left.len() && right_index < right.len() {
@@ -359,11 +362,11 @@ impl TokenizedRows {
                 std::cmp::Ordering::Less => left_index += 1,
                 std::cmp::Ordering::Greater => right_index += 1,
                 std::cmp::Ordering::Equal => {
-                    let squared = self.squared_weights[token as usize];
+                    let product = left_weights[left_index] * right_weights[right_index];
                     if token < self.bigram_count {
-                        bigram_dot += squared;
+                        bigram_dot += product;
                     } else {
-                        word_dot += squared;
+                        word_dot += product;
                     }
                     left_index += 1;
                     right_index += 1;
@@ -393,25 +396,28 @@ impl GroupScratch {
     }
 }
 
-/// Inverted index over the index prefixes of one group's rows.
+/// Inverted index over the prefixes of one group's rows.
 struct GroupIndex {
     /// Members (rows of the group) by increasing norm.
     rows: Vec<u32>,
-    norms: Vec<f64>,
     sides: Vec<u8>,
-    /// Members' tokens as positions in the group's token order, ascending,
-    /// with the squared weight of each: `ordered[ordered_offsets[m]..]`.
+    /// Members' tokens as positions in the group's token order, ascending:
+    /// `ordered[ordered_offsets[m]..]`.
     ordered: Vec<u32>,
     ordered_offsets: Vec<usize>,
-    /// How many leading ordered tokens each member probes with.
-    probe_lengths: Vec<usize>,
-    /// Posting lists per side: members (ascending) whose index prefix holds
-    /// a position, `postings[side][starts[side][p]..starts[side][p + 1]]`.
+    /// How many leading ordered tokens form each member's prefix.
+    prefix_lengths: Vec<usize>,
+    /// Each member's largest unit weight and the sum of its unit weights:
+    /// the size filter.
+    largest_unit_weights: Vec<f64>,
+    unit_weight_sums: Vec<f64>,
+    /// Posting lists per side: members (ascending) whose prefix holds a
+    /// position, `postings[side][starts[side][p]..starts[side][p + 1]]`.
     starts: [Vec<usize>; 2],
     postings: [Vec<u32>; 2],
     two_sided: bool,
-    /// A partner of norm `W` needs a norm of at least `W` times this.
-    least_norm_factor: f64,
+    /// The threshold loosened by `SLACK`.
+    bound: f64,
 }
 
 impl GroupIndex {
@@ -441,60 +447,79 @@ impl GroupIndex {
         order.sort_unstable_by(|&a, &b| {
             scratch.frequency[a as usize]
                 .cmp(&scratch.frequency[b as usize])
-                .then(
-                    corpus.squared_weights[b as usize]
-                        .total_cmp(&corpus.squared_weights[a as usize]),
-                )
+                .then(corpus.rank_weights[b as usize].total_cmp(&corpus.rank_weights[a as usize]))
                 .then(a.cmp(&b))
         });
         for (position, &token) in order.iter().enumerate() {
             scratch.position[token as usize] = position as u32;
         }
-        let position_weights: Vec<f64> = order
-            .iter()
-            .map(|&token| corpus.squared_weights[token as usize])
-            .collect();
 
-        let norms: Vec<f64> = rows.iter().map(|&row| corpus.norms[row as usize]).collect();
-        let member_sides: Vec<u8> = rows.iter().map(|&row| sides[row as usize]).collect();
-        let mut ordered = Vec::new();
+        // Each member's (position, unit weight) pairs in token order, and
+        // the largest unit weight of each position over the group.
+        let mut ordered_weights: Vec<(u32, f64)> = Vec::new();
         let mut ordered_offsets = vec![0];
-        let mut index_lengths = Vec::with_capacity(rows.len());
-        let mut probe_lengths = Vec::with_capacity(rows.len());
-        let mut suffix = Vec::new();
-        for (member, &row) in rows.iter().enumerate() {
-            let start = ordered.len();
-            ordered.extend(
-                corpus
-                    .row_tokens(row)
+        let mut largest_at_position = vec![0.0f64; order.len()];
+        let mut largest_unit_weights = Vec::with_capacity(rows.len());
+        let mut unit_weight_sums = Vec::with_capacity(rows.len());
+        for &row in &rows {
+            let length = corpus.norms[row as usize].sqrt();
+            let start = ordered_weights.len();
+            let range = corpus.row_range(row);
+            ordered_weights.extend(
+                corpus.tokens[range.clone()]
                     .iter()
-                    .map(|&token| scratch.position[token as usize]),
+                    .zip(&corpus.token_weights[range])
+                    .map(|(&token, &weight)| (scratch.position[token as usize], weight / length)),
             );
-            ordered[start..].sort_unstable();
-            // suffix[i]: weight of the tokens from i on.
-            let tokens = &ordered[start..];
-            suffix.clear();
-            suffix.resize(tokens.len() + 1, 0.0);
-            for i in (0..tokens.len()).rev() {
-                suffix[i] = suffix[i + 1] + position_weights[tokens[i] as usize];
+            let member_tokens = &mut ordered_weights[start..];
+            member_tokens.sort_unstable_by_key(|(position, _)| *position);
+            let (mut largest, mut sum) = (0.0f64, 0.0);
+            for &(position, unit) in member_tokens.iter() {
+                let slot = &mut largest_at_position[position as usize];
+                *slot = slot.max(unit);
+                largest = largest.max(unit);
+                sum += unit;
             }
-            let norm = norms[member];
-            let prefix_length = |least_overlap: f64| {
-                let bound = least_overlap * (1.0 - SLACK);
-                (1..=tokens.len())
-                    .find(|&length| suffix[length] < bound)
-                    .unwrap_or(tokens.len())
-            };
-            index_lengths.push(prefix_length(threshold * norm));
-            probe_lengths.push(prefix_length(threshold * threshold * norm));
-            ordered_offsets.push(ordered.len());
+            largest_unit_weights.push(largest);
+            unit_weight_sums.push(sum);
+            ordered_offsets.push(ordered_weights.len());
         }
 
+        // A member's prefix ends where no partner could reach the threshold
+        // on the tokens left: by Cauchy–Schwarz the rest contributes at most
+        // the length of the rest of the unit vector, and at most the sum of
+        // its unit weights times the largest unit weight of the same token
+        // in the group.
+        let bound = threshold * (1.0 - SLACK);
+        let mut prefix_lengths = Vec::with_capacity(rows.len());
+        let (mut squared_rest, mut product_rest) = (Vec::new(), Vec::new());
+        for member in 0..rows.len() {
+            let tokens = &ordered_weights[ordered_offsets[member]..ordered_offsets[member + 1]];
+            squared_rest.clear();
+            squared_rest.resize(tokens.len() + 1, 0.0);
+            product_rest.clear();
+            product_rest.resize(tokens.len() + 1, 0.0);
+            for (i, &(position, unit)) in tokens.iter().enumerate().rev() {
+                squared_rest[i] = squared_rest[i + 1] + unit * unit;
+                product_rest[i] =
+                    product_rest[i + 1] + unit * largest_at_position[position as usize];
+            }
+            let length = (1..=tokens.len())
+                .find(|&length| squared_rest[length].sqrt().min(product_rest[length]) < bound)
+                .unwrap_or(tokens.len());
+            prefix_lengths.push(length);
+        }
+
+        let member_sides: Vec<u8> = rows.iter().map(|&row| sides[row as usize]).collect();
+        let ordered: Vec<u32> = ordered_weights
+            .iter()
+            .map(|(position, _)| *position)
+            .collect();
         let mut starts = [vec![0usize; order.len() + 1], vec![0usize; order.len() + 1]];
         for member in 0..rows.len() {
             let side = usize::from(member_sides[member]);
             let begin = ordered_offsets[member];
-            for &position in &ordered[begin..begin + index_lengths[member]] {
+            for &position in &ordered[begin..begin + prefix_lengths[member]] {
                 starts[side][position as usize + 1] += 1;
             }
         }
@@ -511,7 +536,7 @@ impl GroupIndex {
         for member in 0..rows.len() {
             let side = usize::from(member_sides[member]);
             let begin = ordered_offsets[member];
-            for &position in &ordered[begin..begin + index_lengths[member]] {
+            for &position in &ordered[begin..begin + prefix_lengths[member]] {
                 let slot = &mut fill[side][position as usize];
                 postings[side][*slot] = member as u32;
                 *slot += 1;
@@ -525,15 +550,16 @@ impl GroupIndex {
         scratch.touched = order;
         Self {
             rows,
-            norms,
             sides: member_sides,
             ordered,
             ordered_offsets,
-            probe_lengths,
+            prefix_lengths,
+            largest_unit_weights,
+            unit_weight_sums,
             starts,
             postings,
             two_sided,
-            least_norm_factor: threshold * threshold * (1.0 - SLACK),
+            bound,
         }
     }
 
@@ -591,23 +617,32 @@ impl GroupIndex {
         });
     }
 
-    /// The earlier members sharing a probe-prefix token with `member` and
-    /// passing the length filter, each once.
+    /// The earlier members sharing a prefix token with `member` and passing
+    /// the size filter, each once.
     fn probe_member(&self, member: usize, seen: &mut [u32], candidates: &mut Vec<u32>) {
         candidates.clear();
         let side = usize::from(self.sides[member]);
         let other_side = if self.two_sided { 1 - side } else { side };
         let (starts, postings) = (&self.starts[other_side], &self.postings[other_side]);
-        let least_norm = self.norms[member] * self.least_norm_factor;
+        let (largest, sum) = (
+            self.largest_unit_weights[member],
+            self.unit_weight_sums[member],
+        );
         let begin = self.ordered_offsets[member];
-        for &position in &self.ordered[begin..begin + self.probe_lengths[member]] {
+        for &position in &self.ordered[begin..begin + self.prefix_lengths[member]] {
             let list = &postings[starts[position as usize]..starts[position as usize + 1]];
             let end = list.partition_point(|&other| (other as usize) < member);
-            let list = &list[..end];
-            let first = list.partition_point(|&other| self.norms[other as usize] < least_norm);
-            for &other in &list[first..] {
-                if seen[other as usize] != member as u32 {
-                    seen[other as usize] = member as u32;
+            for &other in &list[..end] {
+                let other_index = other as usize;
+                if seen[other_index] == member as u32 {
+                    continue;
+                }
+                seen[other_index] = member as u32;
+                // Size filter: the dot product of unit vectors is at most
+                // either one's largest weight times the other's weight sum.
+                if largest * self.unit_weight_sums[other_index] >= self.bound
+                    && self.largest_unit_weights[other_index] * sum >= self.bound
+                {
                     candidates.push(other);
                 }
             }
@@ -619,7 +654,6 @@ impl GroupIndex {
 mod tests {
     use super::*;
     use crate::text::func_similarity::tests::DUTY_CLAUSES;
-    use crate::text::func_similarity::WeightedTokens;
 
     /// A small deterministic generator (xorshift64*), enough for test data.
     struct Random(u64);
@@ -813,6 +847,30 @@ mod tests {
             &brute_force(&rows, None, &weights, 0.5, None),
             "1500 rows",
         );
+    }
+
+    #[test]
+    fn filters_leave_few_candidates() {
+        // The point of the join: at a high threshold only a small share of
+        // the pairs is ever scored.
+        let texts = random_texts(1500, 3);
+        let rows = rows(&texts, 1, 0);
+        let weights = TokenWeights::from_texts(&texts);
+        let corpus = TokenizedRows::new(&rows, &weights, 1);
+        let members: Vec<u32> = (0..rows.len() as u32)
+            .filter(|&row| corpus.norms[row as usize] > 0.0)
+            .collect();
+        let mut scratch = GroupScratch::new(corpus.vocabulary_len());
+        let sides = vec![0u8; rows.len()];
+        let group = GroupIndex::new(&corpus, members, &sides, false, 0.8, &mut scratch);
+        let (mut seen, mut candidates) = (vec![u32::MAX; rows.len()], Vec::new());
+        let mut scored = 0usize;
+        for member in 0..group.rows.len() {
+            group.probe_member(member, &mut seen, &mut candidates);
+            scored += candidates.len();
+        }
+        let all = group.rows.len() * (group.rows.len() - 1) / 2;
+        assert!(scored * 10 < all, "{scored} of {all} pairs scored");
     }
 
     #[test]
