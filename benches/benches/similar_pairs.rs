@@ -9,6 +9,11 @@
 //! `pg_trgm.similarity_threshold = 0.5` is timed for comparison (a different
 //! measure — character trigrams — with the index built in the timing).
 //!
+//! It then times `func_similarity` as a scalar over BIANZHI_BENCH_PAIRS
+//! (default 200000) pairs of those texts, `SELECT sum(func_similarity(a, b))`
+//! through the engine, against PostgreSQL's pg_trgm `similarity(a, b)` and
+//! DuckDB's `jaccard(a, b)` (character sets) on the same pairs, as pairs/s.
+//!
 //! Run: `cargo bench -p bianzhi-benches --bench similar_pairs`.
 
 use std::io::Write;
@@ -23,7 +28,10 @@ use bianzhi_engine::engine::Engine;
 use bianzhi_udfs::text::{similar_pairs, JoinOptions, PairRow};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use std::sync::Arc;
 
 const THRESHOLD: f64 = 0.5;
 
@@ -137,6 +145,183 @@ fn postgres(texts: &[String]) -> anyhow::Result<Option<(f64, f64, u64)>> {
     }
 }
 
+/// Writes `rows` as a tab-separated file PostgreSQL's `\\copy` and DuckDB
+/// both read (backslash escapes, no quoting).
+fn write_tsv(path: &std::path::Path, rows: &[Vec<&str>]) -> anyhow::Result<()> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for row in rows {
+        let escaped: Vec<String> = row
+            .iter()
+            .map(|field| {
+                field
+                    .replace('\\', "\\\\")
+                    .replace('\t', "\\t")
+                    .replace('\n', "\\n")
+            })
+            .collect();
+        writeln!(file, "{}", escaped.join("\t"))?;
+    }
+    file.flush()?;
+    Ok(())
+}
+
+/// Milliseconds of `SELECT sum(similarity(a, b))` over the pairs in
+/// PostgreSQL 15 with pg_trgm; `None` when PostgreSQL is not reachable.
+fn postgres_scalar(pairs_file: &std::path::Path) -> anyhow::Result<Option<f64>> {
+    let script = format!(
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm;\n\
+         DROP TABLE IF EXISTS bianzhi_bench_scalar;\n\
+         CREATE TABLE bianzhi_bench_scalar (a text, b text);\n\
+         \\copy bianzhi_bench_scalar FROM '{}'\n\
+         SELECT count(*) FROM bianzhi_bench_scalar;\n\
+         \\timing on\n\
+         SELECT sum(similarity(a, b)) FROM bianzhi_bench_scalar;\n\
+         \\timing off\n\
+         DROP TABLE bianzhi_bench_scalar;\n",
+        pairs_file.display()
+    );
+    let script_path = pairs_file.with_extension("sql");
+    std::fs::write(&script_path, script)?;
+    for path in [pairs_file, script_path.as_path()] {
+        Command::new("chmod").arg("a+rX").arg(path).status()?;
+    }
+    let output = Command::new("su")
+        .args([
+            "postgres",
+            "-c",
+            &format!("psql -XAt -v ON_ERROR_STOP=1 -f {}", script_path.display()),
+        ])
+        .output();
+    let Ok(output) = output else {
+        return Ok(None);
+    };
+    if !output.status.success() {
+        println!(
+            "  postgres scalar comparison not run: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        return Ok(None);
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Ok(stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("Time: "))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .next())
+}
+
+/// Milliseconds of `SELECT sum(jaccard(a, b))` over the pairs in DuckDB
+/// (loaded first, untimed); `None` when `python3 -c 'import duckdb'` fails.
+fn duckdb_scalar(pairs_file: &std::path::Path) -> Option<f64> {
+    let program = r#"
+import sys, time, duckdb
+con = duckdb.connect()
+con.execute("CREATE TABLE p AS SELECT * FROM read_csv(?, delim='\t', header=false, quote='', escape='', columns={'a': 'VARCHAR', 'b': 'VARCHAR'})", [sys.argv[1]])
+started = time.perf_counter()
+con.execute("SELECT sum(jaccard(a, b)) FROM p").fetchall()
+print((time.perf_counter() - started) * 1e3)
+"#;
+    let output = Command::new("python3")
+        .args(["-c", program])
+        .arg(pairs_file)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        println!(
+            "  duckdb scalar comparison not run: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        return None;
+    }
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+}
+
+/// Times `func_similarity` (and bianzhi's own pg_trgm `similarity`) as
+/// scalars over `count` pairs of `texts`, with the peers alongside.
+fn scalar_throughput(
+    runtime: &tokio::runtime::Runtime,
+    data: &std::path::Path,
+    texts: &[String],
+    count: usize,
+) -> anyhow::Result<()> {
+    let mut random = Random(11);
+    let pairs: Vec<Vec<&str>> = (0..count)
+        .map(|_| {
+            vec![
+                texts[random.below(texts.len())].as_str(),
+                texts[random.below(texts.len())].as_str(),
+            ]
+        })
+        .collect();
+    println!("func_similarity as a scalar over {count} pairs of those texts:");
+    let (ours, trigram) = runtime.block_on(async {
+        let engine = Engine::open(data.to_str().context("path")?).await?;
+        let ctx = engine.session()?;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Utf8, false),
+            Field::new("b", DataType::Utf8, false),
+        ]));
+        let column = |index: usize| -> StringArray {
+            pairs.iter().map(|pair| Some(pair[index])).collect()
+        };
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(column(0)), Arc::new(column(1))],
+        )?;
+        // Two partitions: one per core, as a scan of two files would give.
+        let half = batch.num_rows() / 2;
+        let partitions = vec![
+            vec![batch.slice(0, half)],
+            vec![batch.slice(half, batch.num_rows() - half)],
+        ];
+        ctx.register_table("bench_pairs", Arc::new(MemTable::try_new(schema, partitions)?))?;
+        let mut timings = Vec::new();
+        for function in ["func_similarity", "similarity"] {
+            let sql = format!("SELECT sum({function}(a, b)) FROM bench_pairs");
+            ctx.sql(&sql).await?.collect().await?; // warm: jieba, plans
+            let started = Instant::now();
+            ctx.sql(&sql).await?.collect().await?;
+            timings.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        anyhow::Ok((timings[0], timings[1]))
+    })?;
+    let rate = |ms: f64| count as f64 / (ms / 1e3);
+    println!(
+        "  bianzhi func_similarity        {ours:>10.1} ms  {:>12.0} pairs/s",
+        rate(ours)
+    );
+    println!(
+        "  bianzhi similarity (pg_trgm)   {trigram:>10.1} ms  {:>12.0} pairs/s",
+        rate(trigram)
+    );
+    let directory = tempfile::Builder::new()
+        .prefix("bianzhi-scalar")
+        .tempdir_in("/tmp")?;
+    Command::new("chmod")
+        .arg("a+rX")
+        .arg(directory.path())
+        .status()?;
+    let pairs_file = directory.path().join("pairs.tsv");
+    write_tsv(&pairs_file, &pairs)?;
+    match postgres_scalar(&pairs_file)? {
+        Some(ms) => println!(
+            "  postgres pg_trgm similarity    {ms:>10.1} ms  {:>12.0} pairs/s  ratio postgres / bianzhi func_similarity = {:.2}",
+            rate(ms),
+            ms / ours
+        ),
+        None => println!("  postgres scalar comparison not run"),
+    }
+    match duckdb_scalar(&pairs_file) {
+        Some(ms) => println!(
+            "  duckdb jaccard                 {ms:>10.1} ms  {:>12.0} pairs/s  ratio duckdb / bianzhi func_similarity = {:.2}",
+            rate(ms),
+            ms / ours
+        ),
+        None => println!("  duckdb scalar comparison not run (pip install duckdb)"),
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(());
@@ -189,7 +374,7 @@ fn main() -> anyhow::Result<()> {
         clauses.len(),
         data.display()
     );
-    for size in sizes {
+    for &size in &sizes {
         let texts = synthesise(&clauses, size);
         let rows: Vec<PairRow<'_>> = texts
             .iter()
@@ -220,5 +405,11 @@ fn main() -> anyhow::Result<()> {
             println!("  ratio postgres / bianzhi = {:.2}", (index + join) / ours);
         }
     }
+    let pair_count: usize = std::env::var("BIANZHI_BENCH_PAIRS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
+    let texts = synthesise(&clauses, sizes.first().copied().unwrap_or(100_000).max(1));
+    scalar_throughput(&runtime, &data, &texts, pair_count)?;
     Ok(())
 }
