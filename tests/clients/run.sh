@@ -5,7 +5,8 @@
 # SIGTERM and requires a clean exit.
 #
 # Usage: tests/clients/run.sh [BINARY]   (default: $CARGO_TARGET_DIR/debug/bianzhi)
-# Needs: psql, python3 with psycopg/asyncpg/sqlalchemy, java 17 with
+# Needs: psql, a local PostgreSQL server with pg_trgm (for pg_trgm_check.sh),
+# python3 with psycopg/asyncpg/sqlalchemy, java 17 with
 # /usr/share/java/postgresql.jar, node 20 with npm (.ci/run installs them).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,6 +51,9 @@ echo "listening on $HOST:$PORT"
 
 echo "== psql"
 "$ROOT/tests/clients/psql_checks.sh" "$HOST" "$PORT" || fail "psql checks"
+
+echo "== pg_trgm against a live PostgreSQL"
+"$ROOT/tests/clients/pg_trgm_check.sh" "$HOST" "$PORT" || fail "pg_trgm check"
 
 echo "== python"
 python3 "$ROOT/tests/clients/python_clients.py" "$HOST" "$PORT" || fail "python checks"

@@ -29,8 +29,9 @@ sublinearly: a clause naming its object three times is about that object more su
 naming it once, not three times more. So \
 words every duty text uses — 负责, 组织实施, 工作, 全市, 有关 — weigh little, and two texts \
 sharing only boilerplate score low; nothing is hand-listed. A token in no corpus text gets the \
-largest weight. The texts are normalised first (Traditional = Simplified, punctuation ignored), \
-so a text and its Traditional form score 1. NULL in gives NULL; 0 when either text has no \
+largest weight. The texts are normalised first (Traditional = Simplified; punctuation and \
+spaces are dropped and split the text, so no token spans them), so a text and its Traditional \
+form score 1. NULL in gives NULL; 0 when either text has no \
 tokens, also when both have none. Every weight is 1 (plain cosine) until the function is \
 registered again through `func_similarity_with_weights` with document frequencies counted over \
 the duty texts of the opened database (`org_duty.duty_text`, `power_item`).",
