@@ -6,12 +6,17 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{RecordBatch, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{Constraints, Statistics};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, Constraints, Statistics};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::execution::SessionState;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use deltalake::DeltaTable;
@@ -152,4 +157,135 @@ impl TableProvider for LiveDeltaTable {
             .insert_into(state, input, insert_op)
             .await
     }
+
+    /// `DELETE FROM table [WHERE …]`: one Delta commit rewriting the files
+    /// that hold matching rows (none when nothing matches).
+    async fn delete_from(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let table = self.latest_table().await?;
+        let before = row_total(&table);
+        let mut builder = table.delete();
+        if let Some(predicate) = predicate_of(filters)? {
+            builder = builder.with_predicate(predicate);
+        }
+        if let Some(session) = session_of(state) {
+            builder = builder.with_session_state(session);
+        }
+        let (after, metrics) = builder.await.map_err(|e| self.delta_error(e))?;
+        // Whole-file deletes may not count their rows; the file statistics do.
+        let deleted = match metrics.num_deleted_rows {
+            Some(rows) => rows as u64,
+            None => before.saturating_sub(row_total(&after)),
+        };
+        tracing::info!(table = %self.name, deleted, version = ?after.version(), "deleted");
+        count_plan(deleted)
+    }
+
+    /// `UPDATE table SET … [WHERE …]`: one Delta commit rewriting the files
+    /// that hold matching rows.
+    async fn update(
+        &self,
+        state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let table = self.latest_table().await?;
+        let mut builder = table.update();
+        if let Some(predicate) = predicate_of(filters)? {
+            builder = builder.with_predicate(predicate);
+        }
+        for (column, value) in assignments {
+            // The planner also lists unchanged columns as `column = column`.
+            if matches!(&value, Expr::Column(c) if c.name == column) {
+                continue;
+            }
+            builder = builder.with_update(column, unqualified(value)?);
+        }
+        if let Some(session) = session_of(state) {
+            builder = builder.with_session_state(session);
+        }
+        let (after, metrics) = builder.await.map_err(|e| self.delta_error(e))?;
+        tracing::info!(table = %self.name, updated = metrics.num_updated_rows, version = ?after.version(), "updated");
+        count_plan(metrics.num_updated_rows as u64)
+    }
+}
+
+impl LiveDeltaTable {
+    /// The Delta table at its newest version, for a write.
+    async fn latest_table(&self) -> DfResult<DeltaTable> {
+        self.current().await?;
+        Ok(self.state.lock().await.table.clone())
+    }
+
+    fn delta_error(&self, error: deltalake::DeltaTableError) -> DataFusionError {
+        DataFusionError::External(Box::new(Error::delta(&self.name, error)))
+    }
+}
+
+/// Rows in the table's files, from the log's statistics.
+fn row_total(table: &DeltaTable) -> u64 {
+    table.snapshot().map_or(0, |snapshot| {
+        snapshot
+            .log_data()
+            .into_iter()
+            .map(|file| file.num_records().unwrap_or(0) as u64)
+            .sum()
+    })
+}
+
+/// The filters as one predicate over unqualified columns (deltalake
+/// resolves names against the table alone); `None` for every row.
+fn predicate_of(filters: Vec<Expr>) -> DfResult<Option<Expr>> {
+    filters
+        .into_iter()
+        .map(unqualified)
+        .collect::<DfResult<Vec<_>>>()
+        .map(conjunction)
+}
+
+fn unqualified(expr: Expr) -> DfResult<Expr> {
+    if expr.exists(|e| {
+        Ok(matches!(
+            e,
+            Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_)
+        ))
+    })? {
+        return Err(DataFusionError::NotImplemented(
+            "subqueries in the WHERE or SET of DELETE and UPDATE on bianzhi's tables".to_string(),
+        ));
+    }
+    expr.transform(|e| match e {
+        Expr::Column(column) if column.relation.is_some() => Ok(Transformed::yes(Expr::Column(
+            Column::new_unqualified(column.name),
+        ))),
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+}
+
+/// The session's state, so that the write sees the same functions.
+fn session_of(state: &dyn Session) -> Option<Arc<dyn Session>> {
+    state
+        .as_any()
+        .downcast_ref::<SessionState>()
+        .map(|state| Arc::new(state.clone()) as Arc<dyn Session>)
+}
+
+/// A plan producing one row: the `count` of rows written.
+fn count_plan(count: u64) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(UInt64Array::from(vec![count]))],
+    )?;
+    let plan: Arc<dyn ExecutionPlan> =
+        MemorySourceConfig::try_new_exec(&[vec![batch]], schema, None)?;
+    Ok(plan)
 }

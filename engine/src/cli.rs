@@ -116,6 +116,23 @@ enum Command {
         #[arg(long)]
         evaluate: bool,
     },
+    /// Export a table, or the rows of a query, to a CSV or Parquet file (docs/data.md).
+    Export {
+        /// A table name (`org`, `generator.planted`) or a query returning rows.
+        source: String,
+        /// File format; from --out's extension (.parquet, else CSV) when not given.
+        #[arg(long, value_enum)]
+        format: Option<bianzhi_engine::export::ExportFormat>,
+        /// The file to write (replaced only once complete); standard output when not given.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Start a CSV file with a UTF-8 byte order mark (for Excel on Windows).
+        #[arg(long)]
+        bom: bool,
+        /// Data directory (path or file:// URL).
+        #[arg(long, env = "BIANZHI_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: String,
+    },
     /// Run a SQL script (several statements, comments allowed) and print each result.
     Run {
         /// The script; `-` reads standard input.
@@ -126,6 +143,62 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+    },
+    /// Load a CSV/TSV (UTF-8 or GBK), Excel, JSON or Parquet file into a table: every value checked, one commit or nothing.
+    Import {
+        /// The table (`external_roster`, `person`, …).
+        table: String,
+        /// The file to load.
+        file: PathBuf,
+        /// File format; taken from the file name when not given.
+        #[arg(long, value_enum)]
+        format: Option<bianzhi_engine::import::ImportFormat>,
+        /// Sheet of a workbook; the first one when not given.
+        #[arg(long)]
+        sheet: Option<String>,
+        /// Text encoding of a CSV/TSV; detected (UTF-8, else GB18030) when not given.
+        #[arg(long, value_enum)]
+        encoding: Option<bianzhi_engine::import::TextEncoding>,
+        /// Append to the table, or replace all its rows.
+        #[arg(long, value_enum, default_value_t = bianzhi_engine::import::ImportMode::Append)]
+        mode: bianzhi_engine::import::ImportMode,
+        /// 1-based row holding the column names; found among the first 10 rows when not given.
+        #[arg(long)]
+        header_row: Option<u64>,
+        /// Stop after this many rejected values.
+        #[arg(long, default_value_t = 100)]
+        max_errors: usize,
+        /// Data directory (path or file:// URL).
+        #[arg(long, env = "BIANZHI_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: String,
+    },
+    /// Rewrite each table's small data files into large ones, one commit per table (rows unchanged).
+    Compact {
+        /// Tables to compact; every table when none are named.
+        tables: Vec<String>,
+        /// Target file size in MiB (default 100).
+        #[arg(long)]
+        target_mib: Option<u64>,
+        /// Data directory (path or file:// URL).
+        #[arg(long, env = "BIANZHI_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: String,
+    },
+    /// Delete data files that no version within the retention period needs (time travel cannot reach past it).
+    Vacuum {
+        /// Tables to vacuum; every table when none are named.
+        tables: Vec<String>,
+        /// Keep what versions of the last N hours need (default: the table's setting, 7 days).
+        #[arg(long)]
+        retain_hours: Option<u32>,
+        /// Allow a retention shorter than the table's setting.
+        #[arg(long)]
+        force: bool,
+        /// List what would be deleted without deleting.
+        #[arg(long)]
+        dry_run: bool,
+        /// Data directory (path or file:// URL).
+        #[arg(long, env = "BIANZHI_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: String,
     },
     /// Measure the text functions on a labelled duty-text set (see docs/text.md).
     EvalText {
@@ -249,6 +322,104 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             };
             serve(args).await
         }
+        Command::Import {
+            table,
+            file,
+            format,
+            sheet,
+            encoding,
+            mode,
+            header_row,
+            max_errors,
+            data_dir,
+        } => {
+            let engine = Engine::open(&data_dir)
+                .await
+                .with_context(|| format!("opening data directory {data_dir}"))?;
+            let options = bianzhi_engine::import::ImportOptions {
+                table,
+                file,
+                format,
+                encoding,
+                sheet,
+                header_row,
+                mode,
+                max_errors,
+            };
+            match bianzhi_engine::import::import(&engine, &options).await {
+                Ok(report) => {
+                    let mut how = vec![format!("header on row {}", report.header_row)];
+                    if let Some(sheet) = &report.sheet {
+                        how.push(format!("sheet \"{sheet}\""));
+                    }
+                    if let Some(encoding) = report.encoding {
+                        how.push(format!("read as {}", encoding.label()));
+                    }
+                    println!(
+                        "imported {} rows into {} (version {}; {})",
+                        report.rows,
+                        report.table,
+                        report
+                            .version
+                            .map_or_else(|| "-".to_string(), |v| v.to_string()),
+                        how.join(", ")
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Compact {
+            tables,
+            target_mib,
+            data_dir,
+        } => {
+            let data = DataDir::open(&data_dir)
+                .await
+                .with_context(|| format!("opening data directory {data_dir}"))?;
+            let target = target_mib.map(|mib| mib.saturating_mul(1024 * 1024));
+            for done in bianzhi_engine::maintenance::compact(&data, &tables, target).await? {
+                println!(
+                    "{:<28} {:>5} files -> {:>3}  {}",
+                    done.table,
+                    done.files_removed,
+                    done.files_added,
+                    done.version
+                        .map_or_else(|| "unchanged".to_string(), |v| format!("version {v}"))
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vacuum {
+            tables,
+            retain_hours,
+            force,
+            dry_run,
+            data_dir,
+        } => {
+            let data = DataDir::open(&data_dir)
+                .await
+                .with_context(|| format!("opening data directory {data_dir}"))?;
+            let done =
+                bianzhi_engine::maintenance::vacuum(&data, &tables, retain_hours, force, dry_run)
+                    .await?;
+            for table in done {
+                println!(
+                    "{:<28} {:>5} files {}",
+                    table.table,
+                    table.files,
+                    if table.dry_run {
+                        "would be deleted"
+                    } else {
+                        "deleted"
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => serve(args).await,
         Command::Password { user, iterations } => {
             let mut password = String::new();
@@ -297,6 +468,37 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 );
             }
             println!("{} alerts in the alert table", report.total_alerts);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            source,
+            format,
+            out,
+            bom,
+            data_dir,
+        } => {
+            use bianzhi_engine::export::{export, ExportFormat, ExportOptions};
+            let engine = Engine::open(&data_dir)
+                .await
+                .with_context(|| format!("opening data directory {data_dir}"))?;
+            let format = format.unwrap_or_else(|| {
+                out.as_deref()
+                    .map_or(ExportFormat::Csv, ExportFormat::for_path)
+            });
+            let options = ExportOptions {
+                source,
+                format,
+                out,
+                bom,
+            };
+            // Interrupted, the export is dropped: its temporary file goes, the target stays.
+            let summary = tokio::select! {
+                summary = export(&engine, &options) => summary?,
+                _ = wait_for_signal() => anyhow::bail!("interrupted; no file was written"),
+            };
+            if let Some(out) = &options.out {
+                eprintln!("exported {} rows to {}", summary.rows, out.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {

@@ -25,6 +25,7 @@ use crate::metadata::{self, META_SCHEMA};
 use crate::pg_compat::{PgCompat, SessionIdentity};
 use crate::settings::Settings;
 use crate::text_corpus;
+use crate::time_travel;
 use crate::views;
 use bianzhi_udfs::text::{func_similarity_with_weights, similar_pairs_function, TokenWeights};
 
@@ -49,8 +50,8 @@ pub struct Engine {
     compat: Arc<PgCompat>,
     runtime: Arc<RuntimeEnv>,
     options: EngineOptions,
-    /// Table functions (over the built-in views, and `func_search`),
-    /// registered in every session.
+    /// Table functions (over the built-in views, `func_search`, and the
+    /// time travel of `table_at`/`table_history`), registered in every session.
     table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
     /// Token weights of the duty-text corpus, read at open.
     text_weights: Arc<TokenWeights>,
@@ -124,6 +125,10 @@ impl Engine {
                 Arc::new(FuncSearchFunction::new(search_tables)) as Arc<dyn TableFunctionImpl>,
             ));
         }
+        engine.table_functions.extend(time_travel::table_functions(
+            engine.data.clone(),
+            &engine.tables,
+        ));
         engine.text_weights = text_corpus::corpus_weights(&ctx).await?;
         engine
             .compat

@@ -5,7 +5,10 @@
 pub mod domain_schema;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod func_search;
+pub mod import;
+pub mod maintenance;
 pub mod metadata;
 pub mod monitor;
 pub mod output;
@@ -19,6 +22,7 @@ pub mod settings;
 pub mod sqlstate;
 pub mod text_corpus;
 pub mod text_eval;
+pub mod time_travel;
 pub mod views;
 
 pub use engine::{open, Engine, EngineOptions, CATALOG_NAME};

@@ -108,6 +108,14 @@ pub enum Prepared {
         plan: LogicalPlan,
         options: CopyOptions,
     },
+    /// `COPY table [(columns)] FROM STDIN`: the client sends the rows next.
+    CopyIn {
+        /// Qualified as schema.sql names it (`external_roster`, `generator.planted`).
+        table: String,
+        /// Empty for every column in table order.
+        columns: Vec<String>,
+        options: CopyOptions,
+    },
 }
 
 /// The answer to a utility statement.
@@ -230,10 +238,13 @@ impl Session {
             ..
         } = &statement
         {
+            if !*to && *target == CopyTarget::Stdin {
+                return copy_in(source, copy_options(options, legacy_options)?);
+            }
             if !*to || *target != CopyTarget::Stdout {
                 return Err(SqlError::new(
                     code::FEATURE_NOT_SUPPORTED,
-                    "only COPY … TO STDOUT is supported; load data with INSERT … VALUES or `bianzhi generate`",
+                    "COPY reads only from STDIN and writes only to STDOUT (files are the client's: psql \\copy, or `bianzhi import`)",
                 ));
             }
             let query = match source {
@@ -577,6 +588,10 @@ impl Session {
                     None => Ok(Output::Command { tag: outcome.tag }),
                 }
             }
+            Prepared::CopyIn { .. } => Err(SqlError::new(
+                code::FEATURE_NOT_SUPPORTED,
+                "COPY FROM STDIN needs a client that sends the data (psql \\copy); in a script use `bianzhi import`",
+            )),
             Prepared::Copy { plan, .. } => {
                 let schema = plan.schema().inner().clone();
                 let batches = collect(self.execute(plan).await?).await?;
@@ -678,6 +693,77 @@ fn query_kind(plan: &LogicalPlan) -> QueryKind {
         LogicalPlan::Statement(_) => QueryKind::Command { tag: "SET".into() },
         LogicalPlan::Copy(_) => QueryKind::Command { tag: "COPY".into() },
         _ => QueryKind::Rows,
+    }
+}
+
+/// Checks a `COPY … FROM STDIN` against the catalog: a Delta table of
+/// schema.sql (not a view or a catalog table) and its columns.
+fn copy_in(source: &CopySource, options: CopyOptions) -> SqlResult<Prepared> {
+    let CopySource::Table {
+        table_name,
+        columns,
+    } = source
+    else {
+        return Err(SqlError::new(
+            code::SYNTAX_ERROR,
+            "COPY FROM needs a table, not a query",
+        ));
+    };
+    if options.format == CopyFormat::Binary {
+        return Err(SqlError::new(
+            code::FEATURE_NOT_SUPPORTED,
+            "COPY FROM in binary format is not supported; use text or csv",
+        ));
+    }
+    let mut parts: Vec<String> = table_name
+        .0
+        .iter()
+        .map(|part| identifier_value(&part.to_string()))
+        .collect();
+    if parts.len() == 3 && parts[0] == crate::engine::CATALOG_NAME {
+        parts.remove(0);
+    }
+    if parts.len() == 2 && parts[0] == "public" {
+        parts.remove(0);
+    }
+    let qualified = parts.join(".");
+    let catalog = bianzhi_catalog::Catalog::builtin()
+        .map_err(|e| SqlError::new(code::INTERNAL_ERROR, e.to_string()))?;
+    let table = catalog.table(&qualified).map_err(|_| {
+        SqlError::new(
+            code::UNDEFINED_TABLE,
+            format!("relation \"{table_name}\" does not exist or is not a table COPY can load"),
+        )
+    })?;
+    let mut names = Vec::new();
+    for column in columns {
+        let name = identifier_value(&column.to_string());
+        if table.column(&name).is_none() {
+            return Err(SqlError::new(
+                code::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{name}\" of relation \"{}\" does not exist",
+                    table.name
+                ),
+            ));
+        }
+        names.push(name);
+    }
+    Ok(Prepared::CopyIn {
+        table: table.qualified_name(),
+        columns: names,
+        options,
+    })
+}
+
+/// An identifier as SQL means it: quoted as written, unquoted lowercased.
+fn identifier_value(written: &str) -> String {
+    match written
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => written.to_lowercase(),
     }
 }
 

@@ -269,6 +269,13 @@ fn from_text(text: &str) -> &'static str {
         code::FEATURE_NOT_SUPPORTED
     } else if lower.contains("sql error") || lower.contains("expected") && lower.contains("found") {
         code::SYNTAX_ERROR
+    } else if lower.contains(" must be ")
+        || lower.contains(" must not ")
+        || lower.contains("unknown mode")
+        || lower.contains("unknown method")
+    {
+        // bianzhi's functions word a bad argument value as "x must be …".
+        code::INVALID_PARAMETER_VALUE
     } else {
         code::INTERNAL_ERROR
     }
@@ -343,6 +350,17 @@ mod tests {
             "{function:?}"
         );
         assert_eq!(error_of("SELECT 1/0").await.message, "division by zero");
+    }
+
+    #[test]
+    fn bad_argument_values_are_invalid_parameter_values() {
+        for message in [
+            "robust_z: min_n (5) must not exceed lookback (4)",
+            "ewma: lambda must be in (0, 1]",
+            "zh_tokens: unknown mode 'x'; valid modes are bigram, word, both",
+        ] {
+            assert_eq!(from_text(message), code::INVALID_PARAMETER_VALUE, "{message}");
+        }
     }
 
     #[tokio::test]

@@ -48,6 +48,26 @@ lines=$(wc -l <"$WORK/orgs.csv")
 head -1 "$WORK/orgs.csv" | grep -q '^org_id,org_name$' || { echo "FAIL \\copy header" >&2; exit 1; }
 echo "ok   \\copy (query) to file: 25 rows and a header"
 
+# \copy table from a CSV file: the rows are committed at once and readable.
+before=$("${PSQL[@]}" -At -c 'SELECT count(*) FROM external_roster')
+printf 'source,period,id_hash,person_name,org_id,item,amount\n社会保险,2024-01-01,psql-copy-1,张三,1,养老保险缴费,100.50\n社会保险,2024/2/1,psql-copy-2,李四,,养老保险缴费,\n' >"$WORK/roster.csv"
+out=$("${PSQL[@]}" -c "\\copy external_roster (source, period, id_hash, person_name, org_id, item, amount) from '$WORK/roster.csv' with (format csv, header)")
+grep -q '^COPY 2$' <<<"$out" || { printf 'FAIL \\copy from: %s\n' "$out" >&2; exit 1; }
+after=$("${PSQL[@]}" -At -c 'SELECT count(*) FROM external_roster')
+[[ $after -eq $((before + 2)) ]] || { echo "FAIL \\copy from: $before rows before, $after after" >&2; exit 1; }
+expect '\copy from: values as sent' '^psql-copy-2\|2024-02-01\|\|$' -At -c "SELECT id_hash, period, amount FROM external_roster WHERE id_hash = 'psql-copy-2'"
+echo "ok   \\copy table from file: 2 rows committed"
+
+# A bad value rejects the whole \copy with its line and column; nothing lands.
+printf 'source,period,id_hash,item\n社会保险,2024-01-01,psql-copy-3,养老保险缴费\n社会保险,2024-02-30,psql-copy-4,养老保险缴费\n' >"$WORK/bad.csv"
+if out=$("${PSQL[@]}" -v VERBOSITY=verbose -c "\\copy external_roster (source, period, id_hash, item) from '$WORK/bad.csv' with (format csv, header)" 2>&1); then
+    echo "FAIL \\copy of a bad date succeeded" >&2; exit 1
+fi
+grep -q '22P02' <<<"$out" && grep -q 'line 3, column period' <<<"$out" || { printf 'FAIL bad \\copy:\n%s\n' "$out" >&2; exit 1; }
+still=$("${PSQL[@]}" -At -c 'SELECT count(*) FROM external_roster')
+[[ $still -eq $after ]] || { echo "FAIL rejected \\copy changed the table: $after -> $still" >&2; exit 1; }
+echo "ok   rejected \\copy names line 3, column period (22P02) and commits nothing"
+
 # Errors carry their SQLSTATE (psql shows it with VERBOSITY verbose).
 if out=$("${PSQL[@]}" -v VERBOSITY=verbose -c 'SELECT * FROM no_such_table' 2>&1); then
     echo "FAIL missing table did not fail" >&2; exit 1

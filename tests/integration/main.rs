@@ -2,6 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod export;
+mod import;
 mod monitor;
 mod serve;
+mod time_travel;
 mod wire;

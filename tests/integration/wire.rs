@@ -13,7 +13,7 @@ use bianzhi_engine::server::registry::Registry;
 use bianzhi_engine::server::scram::Verifier;
 use bianzhi_engine::server::Server;
 use bianzhi_engine::{Engine, EngineOptions};
-use futures::{StreamExt, TryStreamExt};
+use futures::{SinkExt, StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
@@ -582,6 +582,127 @@ async fn copy_to_stdout_exports_csv_with_a_header() {
         text.contains("440300000000\t深圳市\t市\t\\N\t440300\tf\t1\n"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn copy_from_stdin_loads_rows_in_one_commit() {
+    let server = TestServer::start("", Overrides::default(), false).await;
+    let client = server.client().await;
+    // Text format (tab, \N) through the extended protocol, as tokio-postgres sends it.
+    let sink = client
+        .copy_in("COPY person (person_id, id_hash, id_masked, person_name, gender, birth_date, education) FROM STDIN")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        "1\th1\tm1\t张三\t男\t1990-01-01\t\\N\n2\th2\tm2\t李\\t四\t女\t1991年2月3日\t大学本科\n"
+            .as_bytes(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 2);
+    let rows = client
+        .query(
+            "SELECT person_name, birth_date::text, education FROM person ORDER BY person_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, String, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("张三".to_string(), "1990-01-01".to_string(), None),
+            (
+                "李\t四".to_string(),
+                "1991-02-03".to_string(),
+                Some("大学本科".to_string())
+            )
+        ]
+    );
+
+    // A repeated key rejects everything with 23505, the line, and commits nothing.
+    let sink = client
+        .copy_in("COPY person (person_id, id_hash, id_masked, person_name, gender, birth_date) FROM STDIN WITH (FORMAT csv)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        "3,h3,m3,王五,男,1990-01-01\n1,h1,m1,张三,男,1990-01-01\n".as_bytes(),
+    ))
+    .await
+    .unwrap();
+    let error = sink.finish().await.unwrap_err();
+    assert_eq!(code(&error), "23505");
+    let message = error.as_db_error().unwrap().message().to_string();
+    assert!(
+        message.starts_with("COPY person, line 2, column person_id:"),
+        "{message}"
+    );
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM person", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 2);
+
+    // UPDATE and DELETE commit at once, with their row counts as the tag.
+    let updated = client
+        .execute(
+            "UPDATE person SET education = '研究生', person_name = person_name || '（改）' WHERE person.person_id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated, 1);
+    let deleted = client
+        .execute(
+            "DELETE FROM person WHERE birth_date > DATE '1991-01-01'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let rows = client
+        .query("SELECT person_id, person_name, education FROM person", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0].get::<_, i64>(0),
+            rows[0].get::<_, String>(1),
+            rows[0].get::<_, Option<String>>(2)
+        ),
+        (1, "张三（改）".to_string(), Some("研究生".to_string()))
+    );
+    assert_eq!(
+        client
+            .execute("DELETE FROM person WHERE person_id = 99", &[])
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Unknown tables and columns fail before any data is sent.
+    let error = client
+        .copy_in::<_, bytes::Bytes>("COPY no_such_table FROM STDIN")
+        .await
+        .err()
+        .expect("an error");
+    assert_eq!(code(&error), "42P01");
+    let error = client
+        .copy_in::<_, bytes::Bytes>("COPY person (nope) FROM STDIN")
+        .await
+        .err()
+        .expect("an error");
+    assert_eq!(code(&error), "42703");
+    // The connection is still usable.
+    let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
 }
 
 /// Read backend messages until ReadyForQuery: (type, body) pairs.

@@ -11,13 +11,15 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use datafusion_postgres::pgwire::api::cancel::CancelHandler;
-use datafusion_postgres::pgwire::api::copy::send_copy_out_response;
+use datafusion_postgres::pgwire::api::copy::{
+    send_copy_in_response, send_copy_out_response, CopyHandler,
+};
 use datafusion_postgres::pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use datafusion_postgres::pgwire::api::query::{
     send_execution_response, send_query_response, send_ready_for_query, ExtendedQueryHandler,
     SimpleQueryHandler,
 };
-use datafusion_postgres::pgwire::api::results::{FieldInfo, Response, Tag};
+use datafusion_postgres::pgwire::api::results::{CopyResponse, FieldInfo, Response, Tag};
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::{Entry, PortalStore};
 use datafusion_postgres::pgwire::api::{
@@ -26,6 +28,7 @@ use datafusion_postgres::pgwire::api::{
 };
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
+use datafusion_postgres::pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use datafusion_postgres::pgwire::messages::extendedquery::Execute;
 use datafusion_postgres::pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
 use datafusion_postgres::pgwire::messages::simplequery::Query;
@@ -39,7 +42,7 @@ use super::errors::to_pgwire;
 use super::registry::Admission;
 use super::startup::{AuthState, Startup};
 use super::ServerState;
-use crate::session::{Prepared, QueryKind, Session, Utility};
+use crate::session::{CopyFormat, CopyOptions, Prepared, QueryKind, Session, Utility};
 use crate::sqlstate::{code, SqlError};
 
 /// State shared by the handlers of one connection.
@@ -49,6 +52,17 @@ pub struct Connection {
     pub auth: tokio::sync::Mutex<AuthState>,
     session: OnceLock<Arc<Session>>,
     admission: Mutex<Option<Admission>>,
+    /// The `COPY … FROM STDIN` in progress and the data received so far.
+    copy_in: Mutex<Option<PendingCopy>>,
+}
+
+/// A `COPY … FROM STDIN` waiting for the client's data: the rows are
+/// gathered, then checked and committed at once when the client is done.
+struct PendingCopy {
+    table: String,
+    columns: Vec<String>,
+    options: CopyOptions,
+    data: Vec<u8>,
 }
 
 impl Connection {
@@ -59,6 +73,7 @@ impl Connection {
             auth: tokio::sync::Mutex::new(AuthState::Start),
             session: OnceLock::new(),
             admission: Mutex::new(None),
+            copy_in: Mutex::new(None),
         }
     }
 
@@ -199,6 +214,42 @@ impl Connection {
                     }
                 }
             }
+            Prepared::CopyIn {
+                table,
+                columns,
+                options,
+            } => {
+                let column_count = if columns.is_empty() {
+                    self.server
+                        .engine
+                        .data_dir()
+                        .catalog()
+                        .table(table)
+                        .map_or(0, |def| def.columns.len())
+                } else {
+                    columns.len()
+                };
+                let pending = PendingCopy {
+                    table: table.clone(),
+                    columns: columns.clone(),
+                    options: options.clone(),
+                    data: Vec::new(),
+                };
+                match self.copy_in.lock() {
+                    Ok(mut slot) => *slot = Some(pending),
+                    Err(_) => {
+                        return Err(to_pgwire(SqlError::new(
+                            code::INTERNAL_ERROR,
+                            "COPY state is unavailable",
+                        )))
+                    }
+                }
+                Ok(Response::CopyIn(CopyResponse::new(
+                    0,
+                    column_count,
+                    futures::stream::empty(),
+                )))
+            }
             Prepared::Copy {
                 plan: copy_plan,
                 options,
@@ -283,6 +334,124 @@ impl PgWireServerHandlers for ConnectionHandlers {
         Arc::new(Cancel {
             conn: self.conn.clone(),
         })
+    }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        Arc::new(CopyIn {
+            conn: self.conn.clone(),
+        })
+    }
+}
+
+/// Receives `COPY … FROM STDIN` data and loads it when the client is done.
+struct CopyIn {
+    conn: Arc<Connection>,
+}
+
+impl CopyIn {
+    fn take(&self) -> Option<PendingCopy> {
+        self.conn
+            .copy_in
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+    }
+}
+
+#[async_trait]
+impl CopyHandler for CopyIn {
+    async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut slot = self.conn.copy_in.lock().map_err(|_| {
+            to_pgwire(SqlError::new(
+                code::INTERNAL_ERROR,
+                "COPY state is unavailable",
+            ))
+        })?;
+        match slot.as_mut() {
+            Some(pending) => {
+                pending.data.extend_from_slice(&copy_data.data);
+                Ok(())
+            }
+            None => Err(to_pgwire(SqlError::new(
+                code::PROTOCOL_VIOLATION,
+                "COPY data without a COPY FROM STDIN",
+            ))),
+        }
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(pending) = self.take() else {
+            return Err(to_pgwire(SqlError::new(
+                code::PROTOCOL_VIOLATION,
+                "COPY done without a COPY FROM STDIN",
+            )));
+        };
+        let layout = crate::import::CopyLayout {
+            csv: pending.options.format == CopyFormat::Csv,
+            header: pending.options.header,
+            delimiter: pending.options.delimiter,
+            null: pending.options.null.clone(),
+        };
+        let loaded = crate::import::copy_in(
+            &self.conn.server.engine,
+            &pending.table,
+            &pending.columns,
+            &layout,
+            &pending.data,
+        )
+        .await;
+        match loaded {
+            Ok(rows) => {
+                send_execution_response(client, Tag::new("COPY").with_rows(rows as usize)).await
+            }
+            Err(e) => {
+                tracing::debug!(peer = %self.conn.peer, error = %e, "COPY FROM STDIN rejected");
+                let mut error = SqlError::new(e.sqlstate(), e.to_string());
+                if let crate::import::ImportError::Rejected {
+                    table, rejected, ..
+                } = &e
+                {
+                    if let Some(first) = rejected.first() {
+                        // PostgreSQL's wording: the first bad value, with its
+                        // line; every rejected value in the detail.
+                        error.message = format!(
+                            "COPY {table}, line {}, column {}: {}",
+                            first.row,
+                            first.column,
+                            first
+                                .to_string()
+                                .split_once(": ")
+                                .map_or("", |(_, rest)| rest)
+                        );
+                        error.detail = Some(e.to_string());
+                    }
+                }
+                Err(to_pgwire(error))
+            }
+        }
+    }
+
+    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.take();
+        to_pgwire(SqlError::new(
+            code::QUERY_CANCELED,
+            format!("COPY from stdin failed: {}", fail.message),
+        ))
     }
 }
 
@@ -405,7 +574,15 @@ impl SimpleQueryHandler for Queries {
                         Err(e) => Err(e),
                     };
                     match sent {
-                        Ok(next) => status = next,
+                        Ok(next) => {
+                            status = next;
+                            // The client sends the COPY data next; statements
+                            // after a COPY FROM STDIN in the same string are
+                            // not run.
+                            if matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+                                break;
+                            }
+                        }
                         Err(PgWireError::UserError(info)) => {
                             client
                                 .feed(PgWireBackendMessage::ErrorResponse((*info).into()))
@@ -475,10 +652,14 @@ where
         | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
         Response::Error(info) => return Err(PgWireError::UserError(info)),
         Response::CopyOut(copy) => send_copy_out_response(client, copy).await?,
-        Response::CopyIn(_) | Response::CopyBoth(_) => {
+        Response::CopyIn(copy) => {
+            send_copy_in_response(client, copy).await?;
+            client.set_state(PgWireConnectionState::CopyInProgress(false));
+        }
+        Response::CopyBoth(_) => {
             return Err(to_pgwire(SqlError::new(
                 code::FEATURE_NOT_SUPPORTED,
-                "COPY FROM is not supported",
+                "COPY BOTH is not supported",
             )))
         }
     }

@@ -1,0 +1,697 @@
+//! `bianzhi import`: load a CSV/TSV (UTF-8 or GBK), Excel, JSON or Parquet
+//! file into one table, checking every value first and committing all rows
+//! in one Delta commit — or nothing at all.
+//!
+//! Steps: read the file into text cells ([`source`]), find the header and
+//! match it to the table's columns by name or Chinese name ([`header`]),
+//! parse every cell by its column's type and check codes against dict_code
+//! ([`value`]) and primary keys against the file and the table, then write.
+//! Any problem stops before the write, so a rejected import leaves the table
+//! exactly as it was.
+
+mod header;
+mod source;
+mod value;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use bianzhi_catalog::TableDef;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::scalar::ScalarValue;
+use deltalake::protocol::SaveMode;
+
+pub use source::{ImportFormat, TextEncoding};
+
+use crate::engine::Engine;
+use crate::error::Error;
+use header::{find_header, HeaderMap};
+use source::{read_rows, SourceRow};
+use value::ColumnBuilder;
+
+/// Rows per batch handed to the Delta writer.
+const BATCH_ROWS: usize = 65_536;
+
+/// Whether the rows are added to the table or replace its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ImportMode {
+    #[default]
+    Append,
+    Replace,
+}
+
+/// What to import and how.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Table name as in schema.sql (`external_roster`, `generator.planted`).
+    pub table: String,
+    pub file: PathBuf,
+    /// Taken from the file name when not given.
+    pub format: Option<ImportFormat>,
+    /// CSV/TSV only; detected (UTF-8, else GB18030) when not given.
+    pub encoding: Option<TextEncoding>,
+    /// Workbook sheet; the first one when not given.
+    pub sheet: Option<String>,
+    /// 1-based row of the header; found among the first rows when not given.
+    pub header_row: Option<u64>,
+    pub mode: ImportMode,
+    /// Stop reading after this many rejected values (at least 1).
+    pub max_errors: usize,
+}
+
+/// A committed import.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportReport {
+    pub table: String,
+    pub rows: u64,
+    /// The table's version after the commit (unchanged when no rows).
+    pub version: Option<u64>,
+    pub header_row: u64,
+    pub sheet: Option<String>,
+    pub encoding: Option<TextEncoding>,
+}
+
+/// One rejected value: where it is and what was expected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedValue {
+    /// Row number in the file (line of a CSV, row of a sheet, record of
+    /// JSON or Parquet).
+    pub row: u64,
+    /// The header as written in the file.
+    pub header: String,
+    /// The table column it fills.
+    pub column: String,
+    /// The value as read; `None` when the cell is empty.
+    pub value: Option<String>,
+    pub expected: String,
+}
+
+impl std::fmt::Display for RejectedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = match &self.value {
+            Some(value) => format!("\"{value}\""),
+            None => "empty".to_string(),
+        };
+        write!(
+            f,
+            "row {}, column \"{}\" ({}): {value}: expected {}",
+            self.row, self.header, self.column, self.expected
+        )
+    }
+}
+
+/// Why an import was refused; in every case nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{file}: {message}")]
+    Source { file: String, message: String },
+
+    #[error("{file}: the header does not fit table {table}:\n  {}", problems.join("\n  "))]
+    Header {
+        file: String,
+        table: String,
+        problems: Vec<String>,
+    },
+
+    #[error("{}", rejected_message(file, sheet.as_deref(), table, rejected, *stopped_early))]
+    Rejected {
+        file: String,
+        sheet: Option<String>,
+        table: String,
+        rejected: Vec<RejectedValue>,
+        stopped_early: bool,
+    },
+
+    #[error(transparent)]
+    Engine(#[from] Error),
+}
+
+/// `file: N value(s) rejected; …` and one line per rejected value.
+fn rejected_message(
+    file: &str,
+    sheet: Option<&str>,
+    table: &str,
+    rejected: &[RejectedValue],
+    stopped_early: bool,
+) -> String {
+    let location = sheet
+        .map(|sheet| format!("sheet \"{sheet}\", "))
+        .unwrap_or_default();
+    let mut message = format!(
+        "{file}: {} value(s) rejected{}; nothing was imported, {table} is unchanged:",
+        rejected.len(),
+        if stopped_early {
+            " (stopped at --max-errors, there may be more)"
+        } else {
+            ""
+        }
+    );
+    for value in rejected {
+        message.push_str(&format!("\n  {location}{value}"));
+    }
+    message
+}
+
+impl From<datafusion::arrow::error::ArrowError> for ImportError {
+    fn from(error: datafusion::arrow::error::ArrowError) -> Self {
+        Self::Engine(error.into())
+    }
+}
+
+impl From<bianzhi_catalog::Error> for ImportError {
+    fn from(error: bianzhi_catalog::Error) -> Self {
+        Self::Engine(error.into())
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for ImportError {
+    fn from(error: datafusion::error::DataFusionError) -> Self {
+        Self::Engine(error.into())
+    }
+}
+
+/// Imports `options.file` into `options.table` of the engine's data
+/// directory: every value checked, then one commit.
+pub async fn import(engine: &Engine, options: &ImportOptions) -> Result<ImportReport, ImportError> {
+    let table = engine.data_dir().catalog().table(&options.table)?;
+    let file = options.file.display().to_string();
+    let source_error = |message: String| ImportError::Source {
+        file: file.clone(),
+        message,
+    };
+    let format = match options.format {
+        Some(format) => format,
+        None => ImportFormat::from_path(&options.file).ok_or_else(|| {
+            source_error(
+                "cannot tell the format from the file name: give --format csv, tsv, parquet, xlsx or json"
+                    .to_string(),
+            )
+        })?,
+    };
+    let path: &Path = &options.file;
+    let source = read_rows(path, format, options.encoding, options.sheet.as_deref())
+        .map_err(source_error)?;
+    let header = find_header(
+        table,
+        &source.rows,
+        options.header_row,
+        source.header_is_first,
+    )
+    .map_err(|problems| ImportError::Header {
+        file: file.clone(),
+        table: table.qualified_name(),
+        problems,
+    })?;
+    let data_rows = &source.rows[header.row_index + 1..];
+    let target = Target {
+        file: file.clone(),
+        sheet: source.sheet.clone(),
+        table,
+    };
+    let (rows, version) = check_and_write(
+        engine,
+        &target,
+        &header,
+        data_rows,
+        options.mode,
+        options.max_errors,
+    )
+    .await?;
+    Ok(ImportReport {
+        table: table.qualified_name(),
+        rows,
+        version,
+        header_row: header.row_number,
+        sheet: source.sheet,
+        encoding: source.encoding,
+    })
+}
+
+/// What rows are loaded into, and how to name their origin in messages.
+struct Target<'a> {
+    file: String,
+    sheet: Option<String>,
+    table: &'a TableDef,
+}
+
+/// Checks every value of `rows` (codes, required values, keys) and, when all
+/// pass, writes them in one commit. Returns the rows written and the new
+/// version.
+async fn check_and_write(
+    engine: &Engine,
+    target: &Target<'_>,
+    header: &HeaderMap,
+    rows: &[SourceRow],
+    mode: ImportMode,
+    max_errors: usize,
+) -> Result<(u64, Option<u64>), ImportError> {
+    let table = target.table;
+    let max_errors = max_errors.max(1);
+    let code_sets = read_code_sets(engine, table).await?;
+    let reject = |rejected: Vec<RejectedValue>, stopped_early: bool| ImportError::Rejected {
+        file: target.file.clone(),
+        sheet: target.sheet.clone(),
+        table: table.qualified_name(),
+        rejected,
+        stopped_early,
+    };
+    let converted =
+        convert_rows(table, header, rows, &code_sets, max_errors).map_err(|message| {
+            ImportError::Source {
+                file: target.file.clone(),
+                message,
+            }
+        })?;
+    if !converted.rejected.is_empty() {
+        return Err(reject(converted.rejected, converted.stopped_early));
+    }
+    let existing_keys = match mode {
+        ImportMode::Append => read_keys(engine, table).await?,
+        ImportMode::Replace => HashMap::new(),
+    };
+    let duplicates = duplicate_keys(table, header, &converted, &existing_keys, max_errors)?;
+    if !duplicates.is_empty() {
+        let stopped_early = duplicates.len() >= max_errors;
+        return Err(reject(duplicates, stopped_early));
+    }
+
+    let delta = engine.data_dir().load(&table.qualified_name()).await?;
+    let rows: u64 = converted.batches.iter().map(|b| b.num_rows() as u64).sum();
+    let version = if rows == 0 && mode == ImportMode::Append {
+        delta.version()
+    } else {
+        let save_mode = match mode {
+            ImportMode::Append => SaveMode::Append,
+            ImportMode::Replace => SaveMode::Overwrite,
+        };
+        let written = delta
+            .write(converted.batches)
+            .with_save_mode(save_mode)
+            .await
+            .map_err(|e| bianzhi_catalog::Error::Delta {
+                table: table.qualified_name(),
+                source: Box::new(e),
+            })?;
+        written.version()
+    };
+    tracing::info!(table = %table.qualified_name(), rows, ?version, "imported");
+    Ok((rows, version))
+}
+
+/// How `COPY … FROM STDIN` data is laid out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyLayout {
+    /// CSV (quotes, `""` escapes) rather than PostgreSQL's text format
+    /// (backslash escapes, `\N` for NULL).
+    pub csv: bool,
+    /// The first line is a header and is skipped.
+    pub header: bool,
+    pub delimiter: Option<char>,
+    /// The NULL marker; default `\N` (text) or the empty string (CSV).
+    pub null: Option<String>,
+}
+
+/// `COPY table [(columns)] FROM STDIN`: the data a client sent, checked and
+/// appended in one commit like an import. `columns` empty means every
+/// column in table order. Returns the rows written.
+pub async fn copy_in(
+    engine: &Engine,
+    table_name: &str,
+    columns: &[String],
+    layout: &CopyLayout,
+    data: &[u8],
+) -> Result<u64, ImportError> {
+    let table = engine.data_dir().catalog().table(table_name)?;
+    let label = format!("COPY {}", table.qualified_name());
+    let source_error = |message: String| ImportError::Source {
+        file: label.clone(),
+        message,
+    };
+    let mut indices = Vec::new();
+    for name in columns {
+        let index = table
+            .columns
+            .iter()
+            .position(|c| c.name == *name)
+            .ok_or_else(|| {
+                source_error(format!(
+                    "column \"{name}\" of relation \"{}\" does not exist",
+                    table.name
+                ))
+            })?;
+        indices.push(index);
+    }
+    if indices.is_empty() {
+        indices = (0..table.columns.len()).collect();
+    }
+    let text = std::str::from_utf8(data).map_err(|e| {
+        source_error(format!(
+            "invalid byte sequence for encoding \"UTF8\" after byte {}",
+            e.valid_up_to()
+        ))
+    })?;
+    let mut rows = source::copy_rows(text, layout).map_err(&source_error)?;
+    if layout.header && !rows.is_empty() {
+        rows.remove(0);
+    }
+    let header = HeaderMap {
+        row_index: 0,
+        row_number: 0,
+        columns: indices.iter().map(|&i| Some(i)).collect(),
+        names: indices
+            .iter()
+            .map(|&i| table.columns[i].name.clone())
+            .collect(),
+    };
+    for row in &rows {
+        if row.cells.len() != indices.len() {
+            return Err(source_error(format!(
+                "line {}: {} columns, expected {}",
+                row.number,
+                row.cells.len(),
+                indices.len()
+            )));
+        }
+    }
+    let target = Target {
+        file: label.clone(),
+        sheet: None,
+        table,
+    };
+    let (written, _) =
+        check_and_write(engine, &target, &header, &rows, ImportMode::Append, 100).await?;
+    Ok(written)
+}
+
+impl ImportError {
+    /// The SQLSTATE a client is told: 23502 for a missing required value,
+    /// 23505 for a repeated key, 23503 for a value not in its code set,
+    /// 22P02 for a malformed value, 22P04 for malformed COPY data.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            Self::Source { .. } | Self::Header { .. } => "22P04",
+            Self::Rejected { rejected, .. } => match rejected.first() {
+                Some(r) if r.expected.contains("the column is required") => "23502",
+                Some(r) if r.expected.starts_with("a key ") => "23505",
+                Some(r) if r.expected.starts_with("a code of") => "23503",
+                _ => "22P02",
+            },
+            Self::Engine(_) => "XX000",
+        }
+    }
+}
+
+/// The rows as batches of the table's schema, with each output row's number
+/// in the file, or the rejected values.
+struct Converted {
+    batches: Vec<RecordBatch>,
+    row_numbers: Vec<u64>,
+    rejected: Vec<RejectedValue>,
+    stopped_early: bool,
+}
+
+fn convert_rows(
+    table: &TableDef,
+    header: &HeaderMap,
+    rows: &[SourceRow],
+    code_sets: &BTreeMap<String, BTreeSet<String>>,
+    max_errors: usize,
+) -> Result<Converted, String> {
+    let schema = table.arrow_schema();
+    // Cell position of each table column.
+    let mut position_of: Vec<Option<usize>> = vec![None; table.columns.len()];
+    for (position, column) in header.columns.iter().enumerate() {
+        if let Some(column) = column {
+            position_of[*column] = Some(position);
+        }
+    }
+    let new_builders = || -> Result<Vec<ColumnBuilder>, String> {
+        table
+            .columns
+            .iter()
+            .map(|c| ColumnBuilder::new(&c.data_type).map_err(|e| format!("{}: {e}", c.name)))
+            .collect()
+    };
+    let mut builders = new_builders()?;
+    let mut converted = Converted {
+        batches: Vec::new(),
+        row_numbers: Vec::new(),
+        rejected: Vec::new(),
+        stopped_early: false,
+    };
+    let mut pending = 0usize;
+    for (index, row) in rows.iter().enumerate() {
+        if converted.rejected.len() >= max_errors {
+            converted.stopped_early = index < rows.len();
+            break;
+        }
+        if row.cells.iter().all(Option::is_none) {
+            continue;
+        }
+        let mut reject =
+            |header_name: &str, column: &str, value: Option<&str>, expected: String| {
+                converted.rejected.push(RejectedValue {
+                    row: row.number,
+                    header: header_name.to_string(),
+                    column: column.to_string(),
+                    value: value.map(str::to_string),
+                    expected,
+                });
+            };
+        for (position, cell) in row.cells.iter().enumerate() {
+            let unnamed = header.columns.get(position).is_none_or(Option::is_none);
+            if let (Some(value), true) = (cell, unnamed) {
+                let name = header
+                    .names
+                    .get(position)
+                    .cloned()
+                    .unwrap_or_else(|| format!("column {}", position + 1));
+                reject(
+                    &name,
+                    "-",
+                    Some(value),
+                    "no value: the column has no header".to_string(),
+                );
+            }
+        }
+        for (index, column) in table.columns.iter().enumerate() {
+            let builder = &mut builders[index];
+            let (header_name, cell) = match position_of[index] {
+                Some(position) => (
+                    header.names[position].as_str(),
+                    row.cells.get(position).and_then(Option::as_deref),
+                ),
+                None => ("(not in the file)", None),
+            };
+            let Some(text) = cell.map(str::trim) else {
+                if column.nullable {
+                    builder.append_null();
+                } else {
+                    reject(
+                        header_name,
+                        &column.name,
+                        None,
+                        "a value: the column is required".to_string(),
+                    );
+                }
+                continue;
+            };
+            if let Some(codes) = column.code_set.as_ref().and_then(|set| code_sets.get(set)) {
+                if !codes.contains(text) {
+                    let listed: Vec<&str> = codes.iter().take(12).map(String::as_str).collect();
+                    reject(
+                        header_name,
+                        &column.name,
+                        Some(text),
+                        format!(
+                            "a code of 代码集 {}: {}{}",
+                            column.code_set.as_deref().unwrap_or_default(),
+                            listed.join(", "),
+                            if codes.len() > listed.len() {
+                                ", …"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                    continue;
+                }
+            }
+            if let Err(expected) = builder.append_text(text) {
+                reject(header_name, &column.name, Some(text), expected);
+            }
+        }
+        if converted.rejected.is_empty() {
+            converted.row_numbers.push(row.number);
+            pending += 1;
+            if pending == BATCH_ROWS {
+                let full = std::mem::replace(&mut builders, new_builders()?);
+                converted.batches.push(finish_batch(&schema, full)?);
+                pending = 0;
+            }
+        }
+    }
+    if converted.rejected.is_empty() && pending > 0 {
+        converted.batches.push(finish_batch(&schema, builders)?);
+    }
+    Ok(converted)
+}
+
+fn finish_batch(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    builders: Vec<ColumnBuilder>,
+) -> Result<RecordBatch, String> {
+    let columns = builders
+        .into_iter()
+        .map(ColumnBuilder::finish)
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
+}
+
+/// Code set name → codes, from the data directory's dict_code, for the code
+/// sets the table's columns use.
+async fn read_code_sets(
+    engine: &Engine,
+    table: &TableDef,
+) -> Result<BTreeMap<String, BTreeSet<String>>, ImportError> {
+    let wanted: BTreeSet<&str> = table
+        .columns
+        .iter()
+        .filter_map(|c| c.code_set.as_deref())
+        .collect();
+    let mut sets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    if wanted.is_empty() {
+        return Ok(sets);
+    }
+    let ctx = engine.session()?;
+    let batches = ctx
+        .sql("SELECT code_set, code FROM dict_code")
+        .await?
+        .collect()
+        .await?;
+    for batch in batches {
+        let (set_column, code_column) = (
+            cast(batch.column(0), &DataType::Utf8)?,
+            cast(batch.column(1), &DataType::Utf8)?,
+        );
+        let (set_column, code_column) = (
+            set_column.as_string::<i32>(),
+            code_column.as_string::<i32>(),
+        );
+        for row in 0..batch.num_rows() {
+            if set_column.is_null(row) || code_column.is_null(row) {
+                continue;
+            }
+            let set = set_column.value(row);
+            if wanted.contains(set) {
+                sets.entry(set.to_string())
+                    .or_default()
+                    .insert(code_column.value(row).to_string());
+            }
+        }
+    }
+    Ok(sets)
+}
+
+/// The primary key of each row of a batch, as text.
+fn row_keys(table: &TableDef, batch: &RecordBatch) -> Result<Vec<String>, ImportError> {
+    let mut keys = vec![String::new(); batch.num_rows()];
+    for (position, key) in table.primary_key.iter().enumerate() {
+        let Ok(index) = batch.schema().index_of(key) else {
+            continue;
+        };
+        let column = batch.column(index);
+        for (row, text) in keys.iter_mut().enumerate() {
+            if position > 0 {
+                text.push('\u{1f}');
+            }
+            text.push_str(&ScalarValue::try_from_array(column, row)?.to_string());
+        }
+    }
+    Ok(keys)
+}
+
+/// Primary keys already in the table, each with nothing (the table holds
+/// no row numbers).
+async fn read_keys(
+    engine: &Engine,
+    table: &TableDef,
+) -> Result<HashMap<String, Option<u64>>, ImportError> {
+    let mut keys = HashMap::new();
+    if table.primary_key.is_empty() {
+        return Ok(keys);
+    }
+    let columns: Vec<String> = table
+        .primary_key
+        .iter()
+        .map(|k| format!("\"{}\"", k.replace('"', "\"\"")))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {}",
+        columns.join(", "),
+        table.qualified_name()
+    );
+    let ctx = engine.session()?;
+    for batch in ctx.sql(&sql).await?.collect().await? {
+        for key in row_keys(table, &batch)? {
+            keys.insert(key, None);
+        }
+    }
+    Ok(keys)
+}
+
+/// Rows whose primary key repeats an earlier row of the file or a row of
+/// the table.
+fn duplicate_keys(
+    table: &TableDef,
+    header: &HeaderMap,
+    converted: &Converted,
+    existing: &HashMap<String, Option<u64>>,
+    max_errors: usize,
+) -> Result<Vec<RejectedValue>, ImportError> {
+    let mut rejected = Vec::new();
+    if table.primary_key.is_empty() {
+        return Ok(rejected);
+    }
+    let key_names = table.primary_key.join(", ");
+    let header_names: Vec<String> = table
+        .primary_key
+        .iter()
+        .map(|key| {
+            let index = table.columns.iter().position(|c| &c.name == key);
+            let position = header
+                .columns
+                .iter()
+                .position(|c| c.is_some() && *c == index);
+            position.map_or_else(|| key.clone(), |p| header.names[p].clone())
+        })
+        .collect();
+    let mut seen: HashMap<String, Option<u64>> = existing.clone();
+    let mut row_index = 0usize;
+    for batch in &converted.batches {
+        for key in row_keys(table, batch)? {
+            let row = converted.row_numbers[row_index];
+            row_index += 1;
+            if let Some(earlier) = seen.get(&key) {
+                rejected.push(RejectedValue {
+                    row,
+                    header: header_names.join(", "),
+                    column: key_names.clone(),
+                    value: Some(key.replace('\u{1f}', ", ")),
+                    expected: match earlier {
+                        Some(earlier) => format!("a key not used before (row {earlier} has it)"),
+                        None => format!("a key not already in {}", table.qualified_name()),
+                    },
+                });
+                if rejected.len() >= max_errors {
+                    return Ok(rejected);
+                }
+            } else {
+                seen.insert(key, Some(row));
+            }
+        }
+    }
+    Ok(rejected)
+}
