@@ -12,7 +12,6 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, Constraints, Statistics};
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::execution::SessionState;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::dml::InsertOp;
@@ -159,10 +158,12 @@ impl TableProvider for LiveDeltaTable {
     }
 
     /// `DELETE FROM table [WHERE …]`: one Delta commit rewriting the files
-    /// that hold matching rows (none when nothing matches).
+    /// that hold matching rows (none when nothing matches). deltalake plans
+    /// the rewrite in its own session (its plans need its planner), so the
+    /// predicate can use DataFusion's functions, not bianzhi's.
     async fn delete_from(
         &self,
-        state: &dyn Session,
+        _state: &dyn Session,
         filters: Vec<Expr>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let table = self.latest_table().await?;
@@ -170,9 +171,6 @@ impl TableProvider for LiveDeltaTable {
         let mut builder = table.delete();
         if let Some(predicate) = predicate_of(filters)? {
             builder = builder.with_predicate(predicate);
-        }
-        if let Some(session) = session_of(state) {
-            builder = builder.with_session_state(session);
         }
         let (after, metrics) = builder.await.map_err(|e| self.delta_error(e))?;
         // Whole-file deletes may not count their rows; the file statistics do.
@@ -188,7 +186,7 @@ impl TableProvider for LiveDeltaTable {
     /// that hold matching rows.
     async fn update(
         &self,
-        state: &dyn Session,
+        _state: &dyn Session,
         assignments: Vec<(String, Expr)>,
         filters: Vec<Expr>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
@@ -203,9 +201,6 @@ impl TableProvider for LiveDeltaTable {
                 continue;
             }
             builder = builder.with_update(column, unqualified(value)?);
-        }
-        if let Some(session) = session_of(state) {
-            builder = builder.with_session_state(session);
         }
         let (after, metrics) = builder.await.map_err(|e| self.delta_error(e))?;
         tracing::info!(table = %self.name, updated = metrics.num_updated_rows, version = ?after.version(), "updated");
@@ -264,14 +259,6 @@ fn unqualified(expr: Expr) -> DfResult<Expr> {
         other => Ok(Transformed::no(other)),
     })
     .map(|t| t.data)
-}
-
-/// The session's state, so that the write sees the same functions.
-fn session_of(state: &dyn Session) -> Option<Arc<dyn Session>> {
-    state
-        .as_any()
-        .downcast_ref::<SessionState>()
-        .map(|state| Arc::new(state.clone()) as Arc<dyn Session>)
 }
 
 /// A plan producing one row: the `count` of rows written.

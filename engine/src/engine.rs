@@ -18,6 +18,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 
+use crate::distinct_scans::DistinctScans;
 use crate::domain_schema::DomainSchema;
 use crate::error::Result;
 use crate::func_search::{self, FuncSearchFunction};
@@ -217,10 +218,13 @@ impl Engine {
         // similar_pairs scores with the same weights, so its pairs are func_similarity's.
         ctx.register_udtf(
             "similar_pairs",
-            similar_pairs_function(self.text_weights.clone()),
+            DistinctScans::wrap(
+                "similar_pairs",
+                similar_pairs_function(self.text_weights.clone()),
+            ),
         );
         for (name, function) in &self.table_functions {
-            ctx.register_udtf(name, function.clone());
+            ctx.register_udtf(name, DistinctScans::wrap(name, function.clone()));
         }
         Ok(ctx)
     }

@@ -359,7 +359,11 @@ mod tests {
             "ewma: lambda must be in (0, 1]",
             "zh_tokens: unknown mode 'x'; valid modes are bigram, word, both",
         ] {
-            assert_eq!(from_text(message), code::INVALID_PARAMETER_VALUE, "{message}");
+            assert_eq!(
+                from_text(message),
+                code::INVALID_PARAMETER_VALUE,
+                "{message}"
+            );
         }
     }
 

@@ -192,7 +192,10 @@ impl TableFunctionImpl for TableHistoryFunction {
 /// subqueries such as `(SELECT count(*) FROM table_at('org', 1))` and
 /// `(SELECT count(*) FROM table_at('org', 5))` would be taken for one and
 /// both answered from version 1.
-fn named_scan(name: String, provider: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
+pub(crate) fn named_scan(
+    name: String,
+    provider: Arc<dyn TableProvider>,
+) -> Result<Arc<dyn TableProvider>> {
     let plan = LogicalPlanBuilder::scan(
         TableReference::bare(name),
         provider_as_source(provider),

@@ -242,7 +242,7 @@ async fn errors_carry_postgres_sqlstates_and_transactions_abort() {
         ("SELEC 1", "42601"),
         ("SELECT 1/0", "22012"),
         ("SELECT CAST('abc' AS INT)", "22P02"),
-        ("COPY org FROM STDIN", "0A000"),
+        ("COPY org FROM '/tmp/org.csv'", "0A000"),
     ] {
         let error = client.simple_query(sql).await.unwrap_err();
         assert_eq!(code(&error), expected, "{sql}");
