@@ -55,7 +55,7 @@ out=$("${PSQL[@]}" -c "\\copy external_roster (source, period, id_hash, person_n
 grep -q '^COPY 2$' <<<"$out" || { printf 'FAIL \\copy from: %s\n' "$out" >&2; exit 1; }
 after=$("${PSQL[@]}" -At -c 'SELECT count(*) FROM external_roster')
 [[ $after -eq $((before + 2)) ]] || { echo "FAIL \\copy from: $before rows before, $after after" >&2; exit 1; }
-expect '\copy from: values as sent' '^psql-copy-2\|2024-02-01\|\|$' -At -c "SELECT id_hash, period, amount FROM external_roster WHERE id_hash = 'psql-copy-2'"
+expect '\copy from: values as sent' '^psql-copy-2\|2024-02-01\|$' -At -c "SELECT id_hash, period, amount FROM external_roster WHERE id_hash = 'psql-copy-2'"
 echo "ok   \\copy table from file: 2 rows committed"
 
 # A bad value rejects the whole \copy with its line and column; nothing lands.
