@@ -88,15 +88,13 @@ fn postgres(texts: &[String]) -> anyhow::Result<Option<(f64, f64, u64)>> {
         .prefix("bianzhi-pairs")
         .tempdir_in("/tmp")?;
     let data = directory.path().join("texts.tsv");
-    let mut file = std::fs::File::create(&data)?;
-    for (id, text) in texts.iter().enumerate() {
-        let escaped = text
-            .replace('\\', "\\\\")
-            .replace('\t', "\\t")
-            .replace('\n', "\\n");
-        writeln!(file, "{id}\t{escaped}")?;
-    }
-    drop(file);
+    let ids: Vec<String> = (0..texts.len()).map(|id| id.to_string()).collect();
+    let rows: Vec<Vec<&str>> = ids
+        .iter()
+        .zip(texts)
+        .map(|(id, text)| vec![id.as_str(), text.as_str()])
+        .collect();
+    write_tsv(&data, &rows)?;
     let script = format!(
         "CREATE EXTENSION IF NOT EXISTS pg_trgm;\n\
          DROP TABLE IF EXISTS bianzhi_bench_pairs;\n\

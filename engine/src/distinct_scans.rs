@@ -10,9 +10,10 @@
 use std::sync::Arc;
 
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::datasource::{provider_as_source, ViewTable};
 use datafusion::error::Result;
-
-use crate::time_travel::named_scan;
+use datafusion::logical_expr::LogicalPlanBuilder;
 
 /// `inner`, registered as `name`, with one scan name per distinct call.
 #[derive(Debug)]
@@ -37,4 +38,15 @@ impl TableFunctionImpl for DistinctScans {
         let provider = self.inner.call_with_args(args)?;
         named_scan(scan, provider)
     }
+}
+
+/// `provider` as a view over a scan named `name`.
+fn named_scan(name: String, provider: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
+    let plan = LogicalPlanBuilder::scan(
+        TableReference::bare(name),
+        provider_as_source(provider),
+        None,
+    )?
+    .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }

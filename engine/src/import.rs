@@ -88,16 +88,26 @@ pub struct RejectedValue {
     pub expected: String,
 }
 
-impl std::fmt::Display for RejectedValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl RejectedValue {
+    /// The value and what was expected: `"2024-02-30": expected date: …`.
+    pub fn problem(&self) -> String {
         let value = match &self.value {
             Some(value) => format!("\"{value}\""),
             None => "empty".to_string(),
         };
+        format!("{value}: expected {}", self.expected)
+    }
+}
+
+impl std::fmt::Display for RejectedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "row {}, column \"{}\" ({}): {value}: expected {}",
-            self.row, self.header, self.column, self.expected
+            "row {}, column \"{}\" ({}): {}",
+            self.row,
+            self.header,
+            self.column,
+            self.problem()
         )
     }
 }
@@ -271,7 +281,7 @@ async fn check_and_write(
         ImportMode::Append => read_keys(engine, table).await?,
         ImportMode::Replace => HashMap::new(),
     };
-    let duplicates = duplicate_keys(table, header, &converted, &existing_keys, max_errors)?;
+    let duplicates = duplicate_keys(table, header, &converted, existing_keys, max_errors)?;
     if !duplicates.is_empty() {
         let stopped_early = duplicates.len() >= max_errors;
         return Err(reject(duplicates, stopped_early));
@@ -648,7 +658,7 @@ fn duplicate_keys(
     table: &TableDef,
     header: &HeaderMap,
     converted: &Converted,
-    existing: &HashMap<String, Option<u64>>,
+    existing: HashMap<String, Option<u64>>,
     max_errors: usize,
 ) -> Result<Vec<RejectedValue>, ImportError> {
     let mut rejected = Vec::new();
@@ -668,7 +678,7 @@ fn duplicate_keys(
             position.map_or_else(|| key.clone(), |p| header.names[p].clone())
         })
         .collect();
-    let mut seen: HashMap<String, Option<u64>> = existing.clone();
+    let mut seen = existing;
     let mut row_index = 0usize;
     for batch in &converted.batches {
         for key in row_keys(table, batch)? {

@@ -29,9 +29,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{plan_datafusion_err, plan_err, ScalarValue, TableReference};
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{provider_as_source, TableType, ViewTable};
+use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::TryStreamExt;
@@ -162,8 +162,8 @@ impl TableFunctionImpl for TableAtFunction {
         let name = table_name("table_at", &exprs[0])?;
         let target = self.stored.target("table_at", &name)?;
         let point = Point::from_argument(&exprs[1])?;
-        let scan = format!("table_at({}, {point})", target.name());
-        named_scan(scan, Arc::new(TableAt { target, point }))
+        // Registered through `DistinctScans`, which names each call's scan.
+        Ok(Arc::new(TableAt { target, point }))
     }
 }
 
@@ -181,28 +181,8 @@ impl TableFunctionImpl for TableHistoryFunction {
         }
         let name = table_name("table_history", &exprs[0])?;
         let target = self.stored.target("table_history", &name)?;
-        let scan = format!("table_history({})", target.name());
-        named_scan(scan, Arc::new(TableHistory { target }))
+        Ok(Arc::new(TableHistory { target }))
     }
-}
-
-/// `provider` as a view over a scan named `name`. DataFusion names the scan of
-/// every table function call `table_at()` and compares scans by name and
-/// schema, not by provider: without a name of their own, two uncorrelated
-/// subqueries such as `(SELECT count(*) FROM table_at('org', 1))` and
-/// `(SELECT count(*) FROM table_at('org', 5))` would be taken for one and
-/// both answered from version 1.
-pub(crate) fn named_scan(
-    name: String,
-    provider: Arc<dyn TableProvider>,
-) -> Result<Arc<dyn TableProvider>> {
-    let plan = LogicalPlanBuilder::scan(
-        TableReference::bare(name),
-        provider_as_source(provider),
-        None,
-    )?
-    .build()?;
-    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 /// The literal value of an argument (DataFusion has folded constant

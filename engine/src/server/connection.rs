@@ -428,10 +428,7 @@ impl CopyHandler for CopyIn {
                             "COPY {table}, line {}, column {}: {}",
                             first.row,
                             first.column,
-                            first
-                                .to_string()
-                                .split_once(": ")
-                                .map_or("", |(_, rest)| rest)
+                            first.problem()
                         );
                         error.detail = Some(e.to_string());
                     }
