@@ -10,7 +10,7 @@ use bianzhi_catalog::{DataDir, DEFAULT_DATA_DIR};
 use bianzhi_engine::monitor;
 use bianzhi_engine::output::OutputFormat;
 use bianzhi_engine::reports::REPORTS;
-use bianzhi_engine::run::run_script;
+use bianzhi_engine::run::{run_script, run_script_to_files};
 use bianzhi_engine::server::config::{ConfigFile, Overrides, ServerConfig};
 use bianzhi_engine::server::scram::Verifier;
 use bianzhi_engine::server::Server;
@@ -116,11 +116,11 @@ enum Command {
         #[arg(long)]
         evaluate: bool,
     },
-    /// Export a table, or the rows of a query, to a CSV or Parquet file (docs/data.md).
+    /// Export a table, or the rows of a query, to a CSV, Parquet or Excel file (docs/data.md).
     Export {
         /// A table name (`org`, `generator.planted`) or a query returning rows.
         source: String,
-        /// File format; from --out's extension (.parquet, else CSV) when not given.
+        /// File format; from --out's extension (.parquet, .xlsx, else CSV) when not given.
         #[arg(long, value_enum)]
         format: Option<bianzhi_engine::export::ExportFormat>,
         /// The file to write (replaced only once complete); standard output when not given.
@@ -140,9 +140,13 @@ enum Command {
         /// Data directory (path or file:// URL).
         #[arg(long, env = "BIANZHI_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: String,
-        /// Output format.
+        /// Output format on standard output.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+        /// Write the result sets to files instead, in the format of the extension
+        /// (.csv, .parquet, .xlsx); several result sets go to FILE-1, FILE-2 ….
+        #[arg(long, conflicts_with = "format")]
+        out: Option<PathBuf>,
     },
     /// Load a CSV/TSV (UTF-8 or GBK), Excel, JSON or Parquet file into a table: every value checked, one commit or nothing.
     Import {
@@ -504,7 +508,28 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Run {
             file,
             data_dir,
+            format: _,
+            out: Some(out),
+        } => {
+            let (name, text) = read_script(&file)?;
+            let engine = Engine::open_with(&data_dir, EngineOptions::default())
+                .await
+                .with_context(|| format!("opening data directory {data_dir}"))?;
+            let session = Session::new(&engine, Settings::default(), SessionIdentity::default())?;
+            let written = run_script_to_files(&session, &name, &text, &out).await?;
+            if written.is_empty() {
+                eprintln!("the script returned no rows to write; {} not written", out.display());
+            }
+            for (path, rows) in written {
+                println!("wrote {rows} rows to {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            file,
+            data_dir,
             format,
+            out: None,
         } => {
             let (name, text) = read_script(&file)?;
             let engine = Engine::open_with(&data_dir, EngineOptions::default())

@@ -1,4 +1,5 @@
-//! `bianzhi export`: a table, or the rows of a query, to a CSV or Parquet file.
+//! `bianzhi export`: a table, or the rows of a query, to a CSV, Parquet or
+//! Excel file.
 //!
 //! A file is written under a temporary name beside the target and renamed
 //! over it only once every row is written and synced, so a failed or
@@ -10,6 +11,9 @@
 //! as an empty unquoted field and an empty string as `""`, fields quoted when
 //! they contain `,`, `"`, CR or LF. Parquet keeps the Arrow types (decimals
 //! stay decimals, timestamps keep their zone) and the columns' comments.
+//! Excel is described in [`xlsx`].
+
+pub mod xlsx;
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -39,13 +43,17 @@ pub enum ExportFormat {
     Csv,
     /// Apache Parquet (Snappy-compressed), with the Arrow schema.
     Parquet,
+    /// An Excel workbook (.xlsx) of one sheet; at most 1,048,575 rows.
+    Xlsx,
 }
 
 impl ExportFormat {
-    /// The format a file name asks for: `.parquet` → Parquet, anything else CSV.
+    /// The format a file name asks for: `.parquet` → Parquet, `.xlsx` →
+    /// Excel, anything else CSV.
     pub fn for_path(path: &Path) -> ExportFormat {
         match path.extension().and_then(|e| e.to_str()) {
             Some(ext) if ext.eq_ignore_ascii_case("parquet") => ExportFormat::Parquet,
+            Some(ext) if ext.eq_ignore_ascii_case("xlsx") => ExportFormat::Xlsx,
             _ => ExportFormat::Csv,
         }
     }
@@ -128,12 +136,13 @@ pub async fn export(
     options: &ExportOptions,
 ) -> Result<ExportSummary, ExportError> {
     if options.out.is_none()
-        && options.format == ExportFormat::Parquet
+        && options.format != ExportFormat::Csv
         && std::io::stdout().is_terminal()
     {
-        return Err(ExportError::NotAQuery(
-            "Parquet is binary: give --out FILE or redirect standard output".into(),
-        ));
+        return Err(ExportError::NotAQuery(format!(
+            "{:?} is binary: give --out FILE or redirect standard output",
+            options.format
+        )));
     }
     let session = Session::new(engine, Settings::default(), SessionIdentity::default())?;
     let query = export_query(&options.source);
@@ -169,6 +178,28 @@ pub async fn export(
         }
     };
     Ok(ExportSummary { rows, query })
+}
+
+/// Write rows already collected (a result of `bianzhi run`) to the file
+/// `path` in `format`, atomically as [`export`] does; returns the row count.
+pub async fn write_file(
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    batches: Vec<RecordBatch>,
+    format: ExportFormat,
+    path: &Path,
+    query: &str,
+) -> Result<u64, ExportError> {
+    let stream: SendableRecordBatchStream = Box::pin(
+        datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::iter(batches.into_iter().map(Ok)),
+        ),
+    );
+    let metadata = vec![KeyValue::new("bianzhi.query".to_string(), query.to_string())];
+    let file = AtomicFile::create(path)?;
+    let (rows, file) = write_stream(stream, format, false, metadata, file).await?;
+    file.commit()?;
+    Ok(rows)
 }
 
 /// Write every batch of `stream` to `out` in `format`; returns the row count
@@ -216,6 +247,24 @@ async fn write_stream<W: Write + Send>(
             }
             // into_inner writes the footer.
             let mut out = writer.into_inner().map_err(|e| encode(&e))?;
+            out.flush().map_err(|e| encode(&e))?;
+            Ok((rows, out))
+        }
+        ExportFormat::Xlsx => {
+            let query = metadata
+                .first()
+                .and_then(|m| m.value.clone())
+                .unwrap_or_default();
+            let mut sheet =
+                xlsx::SheetWriter::new(&stream.schema(), &query).map_err(|e| encode(&e))?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| crate::sqlstate::from_datafusion(&e))?;
+                rows += batch.num_rows() as u64;
+                sheet.write_batch(&batch).map_err(|e| encode(&e))?;
+            }
+            let mut out = out;
+            out.write_all(&sheet.finish().map_err(|e| encode(&e))?)
+                .map_err(|e| encode(&e))?;
             out.flush().map_err(|e| encode(&e))?;
             Ok((rows, out))
         }
@@ -447,6 +496,10 @@ mod tests {
             ExportFormat::Csv
         );
         assert_eq!(ExportFormat::for_path(Path::new("out")), ExportFormat::Csv);
+        assert_eq!(
+            ExportFormat::for_path(Path::new("名册.XLSX")),
+            ExportFormat::Xlsx
+        );
     }
 
     fn csv_of(batch: &RecordBatch) -> String {

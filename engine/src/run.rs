@@ -1,6 +1,7 @@
 //! `bianzhi run`: execute a script of statements and print each result.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::output::{write_result, OutputFormat};
@@ -68,4 +69,82 @@ pub async fn run_script(
     }
     out.flush().map_err(io)?;
     Ok(summary)
+}
+
+/// Run every statement of `text` and write each result set to a file
+/// named after `out`, in the format of its extension (`.csv`, `.parquet`,
+/// `.xlsx`): `out` itself for a script with one result set, `out` with
+/// `-1`, `-2` … before the extension when there are more. Nothing is
+/// written unless every statement succeeds. Returns each file and its rows.
+pub async fn run_script_to_files(
+    session: &Session,
+    file: &str,
+    text: &str,
+    out: &Path,
+) -> Result<Vec<(PathBuf, u64)>> {
+    let statements = split(text).map_err(|e| Error::Script {
+        file: file.to_string(),
+        line: e.line,
+        message: e.message,
+    })?;
+    let mut results = Vec::new();
+    for statement in &statements {
+        let output = session
+            .run_one(&statement.sql)
+            .await
+            .map_err(|e| Error::Statement {
+                file: file.to_string(),
+                statement: statement.number,
+                line: statement.line,
+                message: format!("[{}] {}", e.code, e.message),
+            })?;
+        if let Output::Rows { schema, batches } = output {
+            results.push((statement.sql.clone(), schema, batches));
+        }
+    }
+    let format = crate::export::ExportFormat::for_path(out);
+    let numbered = results.len() > 1;
+    let mut written = Vec::new();
+    for (index, (sql, schema, batches)) in results.into_iter().enumerate() {
+        let path = if numbered {
+            numbered_path(out, index + 1)
+        } else {
+            out.to_path_buf()
+        };
+        let rows = crate::export::write_file(schema, batches, format, &path, &sql)
+            .await
+            .map_err(|e| Error::Io {
+                context: format!("writing {}", path.display()),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        written.push((path, rows));
+    }
+    Ok(written)
+}
+
+/// `report.parquet`, 2 → `report-2.parquet`.
+fn numbered_path(path: &Path, number: usize) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(extension) => format!("{stem}-{number}.{}", extension.to_string_lossy()),
+        None => format!("{stem}-{number}"),
+    };
+    path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_files_keep_the_extension() {
+        assert_eq!(
+            numbered_path(Path::new("out/报表.parquet"), 2),
+            PathBuf::from("out/报表-2.parquet")
+        );
+        assert_eq!(numbered_path(Path::new("r"), 1), PathBuf::from("r-1"));
+    }
 }

@@ -407,3 +407,135 @@ async fn a_failed_export_leaves_no_file_and_keeps_the_old_one() {
         "{stderr}"
     );
 }
+
+/// Every row of `sql`, each value as text, sorted (for comparing tables).
+async fn sorted_text(data: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    let mut rows = as_text(&engine_rows(data, sql).await);
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_excel_export_imports_back_to_the_same_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    succeed(&["generate", "--scale", "0.01", "--data-dir", data]);
+    let before = sorted_text(data, "SELECT * FROM staff_assignment").await;
+    assert!(before.len() > 500);
+    assert!(before.iter().any(|row| row.iter().any(Option::is_none)));
+
+    let path = dir.path().join("编制实名.xlsx");
+    let out = succeed(&[
+        "export",
+        "staff_assignment",
+        "--out",
+        path.to_str().unwrap(),
+        "--data-dir",
+        data,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("exported {} rows", before.len())),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Dates are Excel dates and ids numbers, not text.
+    let mut workbook = calamine::open_workbook_auto(&path).unwrap();
+    use calamine::Reader;
+    let sheet = workbook.worksheet_range("result").unwrap();
+    let second = sheet.rows().nth(1).unwrap().to_vec();
+    assert!(matches!(second[0], calamine::Data::Float(_)), "{second:?}");
+    assert!(
+        second
+            .iter()
+            .any(|cell| matches!(cell, calamine::Data::DateTime(_))),
+        "{second:?}"
+    );
+
+    // Replacing the table with the workbook's rows changes nothing.
+    succeed(&[
+        "import",
+        "staff_assignment",
+        path.to_str().unwrap(),
+        "--mode",
+        "replace",
+        "--data-dir",
+        data,
+    ]);
+    let after = sorted_text(data, "SELECT * FROM staff_assignment").await;
+    assert_eq!(after, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_writes_each_result_set_to_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let script = dir.path().join("report.sql");
+    std::fs::write(
+        &script,
+        "SET TimeZone = 'UTC';\n\
+         SELECT code_set, count(*) AS codes FROM dict_code GROUP BY code_set ORDER BY code_set;\n\
+         -- a second result set\n\
+         SELECT 1 AS one, '编制' AS word;\n",
+    )
+    .unwrap();
+    let target = out_dir.join("汇总.parquet");
+    let out = succeed(&[
+        "run",
+        script.to_str().unwrap(),
+        "--out",
+        target.to_str().unwrap(),
+        "--data-dir",
+        data,
+    ]);
+    assert_eq!(files_in(&out_dir), vec!["汇总-1.parquet", "汇总-2.parquet"]);
+    let first = read_parquet(&out_dir.join("汇总-1.parquet"));
+    let expected = engine_rows(
+        data,
+        "SELECT code_set, count(*) AS codes FROM dict_code GROUP BY code_set ORDER BY code_set",
+    )
+    .await;
+    assert_same(&first, &expected);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!("wrote {} rows to", expected.num_rows())),
+        "{stdout}"
+    );
+    let second = as_text(&read_parquet(&out_dir.join("汇总-2.parquet")));
+    assert_eq!(
+        second,
+        vec![vec![Some("1".to_string()), Some("编制".to_string())]]
+    );
+
+    // One result set: the file itself, in the format of its extension.
+    std::fs::write(&script, "SELECT 2 AS two;").unwrap();
+    let csv = out_dir.join("one.csv");
+    succeed(&[
+        "run",
+        script.to_str().unwrap(),
+        "--out",
+        csv.to_str().unwrap(),
+        "--data-dir",
+        data,
+    ]);
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), "two\n2\n");
+
+    // A failing statement writes nothing.
+    std::fs::write(&script, "SELECT 3 AS three;\nSELECT * FROM orgg;").unwrap();
+    let failed = out_dir.join("failed.xlsx");
+    let out = bianzhi(&[
+        "run",
+        script.to_str().unwrap(),
+        "--out",
+        failed.to_str().unwrap(),
+        "--data-dir",
+        data,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("42P01"));
+    assert!(!failed.exists());
+    assert!(!out_dir.join("failed-1.xlsx").exists());
+}
