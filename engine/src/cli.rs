@@ -518,7 +518,10 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             let session = Session::new(&engine, Settings::default(), SessionIdentity::default())?;
             let written = run_script_to_files(&session, &name, &text, &out).await?;
             if written.is_empty() {
-                eprintln!("the script returned no rows to write; {} not written", out.display());
+                eprintln!(
+                    "the script returned no rows to write; {} not written",
+                    out.display()
+                );
             }
             for (path, rows) in written {
                 println!("wrote {rows} rows to {}", path.display());

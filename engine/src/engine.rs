@@ -27,6 +27,7 @@ use crate::pg_compat::{PgCompat, SessionIdentity};
 use crate::settings::Settings;
 use crate::text_corpus;
 use crate::time_travel;
+use crate::user_tables::UserTables;
 use crate::views;
 use bianzhi_udfs::text::{func_similarity_with_weights, similar_pairs_function, TokenWeights};
 
@@ -56,6 +57,8 @@ pub struct Engine {
     table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
     /// Token weights of the duty-text corpus, read at open.
     text_weights: Arc<TokenWeights>,
+    /// The Delta tables `CREATE TABLE` made.
+    user_tables: Arc<UserTables>,
 }
 
 impl Engine {
@@ -78,11 +81,28 @@ impl Engine {
                 .add_protected(&def.name, live.clone() as Arc<dyn TableProvider>)?;
             tables.push((def.clone(), live));
         }
+        let (user_tables, found) = UserTables::open(data.root()).await;
+        let mut user_tables_found = Vec::new();
+        for table in found {
+            let schema = schemas
+                .entry(table.schema.clone())
+                .or_insert_with(|| DomainSchema::new(&table.schema));
+            if datafusion::catalog::SchemaProvider::table_exist(schema, &table.name) {
+                tracing::warn!(schema = %table.schema, table = %table.name, "a table made by SQL has the name of a table of schema.sql; skipped");
+                continue;
+            }
+            user_tables_found.push(table);
+        }
         let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
         let catalog: Arc<dyn CatalogProvider> = Arc::new(MemoryCatalogProvider::new());
         catalogs.register_catalog(CATALOG_NAME.to_string(), catalog.clone());
         for (name, schema) in schemas {
             catalog.register_schema(&name, Arc::new(schema))?;
+        }
+        for table in user_tables_found {
+            if let Some(schema) = catalog.schema(&table.schema) {
+                schema.register_table(table.name, table.table as Arc<dyn TableProvider>)?;
+            }
         }
         let meta = MemorySchemaProvider::new();
         datafusion::catalog::SchemaProvider::register_table(
@@ -107,6 +127,7 @@ impl Engine {
             options,
             table_functions: Vec::new(),
             text_weights: Arc::new(TokenWeights::uniform()),
+            user_tables: Arc::new(user_tables),
         };
         let ctx = engine.session()?;
         engine.table_functions = views::create_all(&ctx).await?;
@@ -154,6 +175,11 @@ impl Engine {
     /// when the data directory was opened.
     pub fn text_weights(&self) -> Arc<TokenWeights> {
         self.text_weights.clone()
+    }
+
+    /// The Delta tables made by `CREATE TABLE`, shared by every session.
+    pub fn user_tables(&self) -> Arc<UserTables> {
+        self.user_tables.clone()
     }
 
     /// The options this engine was opened with.

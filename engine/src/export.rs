@@ -195,7 +195,10 @@ pub async fn write_file(
             futures::stream::iter(batches.into_iter().map(Ok)),
         ),
     );
-    let metadata = vec![KeyValue::new("bianzhi.query".to_string(), query.to_string())];
+    let metadata = vec![KeyValue::new(
+        "bianzhi.query".to_string(),
+        query.to_string(),
+    )];
     let file = AtomicFile::create(path)?;
     let (rows, file) = write_stream(stream, format, false, metadata, file).await?;
     file.commit()?;

@@ -24,6 +24,7 @@ pub mod sqlstate;
 pub mod text_corpus;
 pub mod text_eval;
 pub mod time_travel;
+pub mod user_tables;
 pub mod views;
 
 pub use engine::{open, Engine, EngineOptions, CATALOG_NAME};

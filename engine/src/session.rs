@@ -138,6 +138,8 @@ pub struct Session {
     running: Mutex<CancellationToken>,
     /// Set when the server shuts down: cancellation then reports 57P01.
     terminating: Arc<AtomicBool>,
+    /// Where `CREATE TABLE` and `DROP TABLE` of SQL-made tables go.
+    user_tables: Arc<crate::user_tables::UserTables>,
 }
 
 impl std::fmt::Debug for Session {
@@ -164,6 +166,7 @@ impl Session {
             parser: Arc::new(PostgresCompatibilityParser::new()),
             running: Mutex::new(CancellationToken::new()),
             terminating: Arc::new(AtomicBool::new(false)),
+            user_tables: engine.user_tables(),
         };
         // Startup parameters such as TimeZone or search_path take effect now.
         for name in ["TimeZone", "search_path"] {
@@ -548,7 +551,25 @@ impl Session {
         let timeout = self.settings.statement_timeout();
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let ctx = self.ctx.clone();
+        let user_tables = self.user_tables.clone();
         let planning = async move {
+            // Tables made by SQL are Delta tables in the data directory.
+            let handled = match &plan {
+                LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => {
+                    user_tables.create(&ctx, create).await?
+                }
+                LogicalPlan::Ddl(DdlStatement::DropTable(drop)) => {
+                    user_tables.drop_table(&ctx, drop).await?
+                }
+                _ => false,
+            };
+            if handled {
+                let empty: SendableRecordBatchStream =
+                    Box::pin(datafusion::physical_plan::EmptyRecordBatchStream::new(
+                        Arc::new(Schema::empty()),
+                    ));
+                return Ok(empty);
+            }
             let frame = ctx.execute_logical_plan(plan).await?;
             frame.execute_stream().await
         };

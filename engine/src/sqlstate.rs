@@ -14,6 +14,8 @@ pub mod code {
     pub const UNDEFINED_OBJECT: &str = "42704";
     pub const AMBIGUOUS_COLUMN: &str = "42702";
     pub const DUPLICATE_TABLE: &str = "42P07";
+    pub const DUPLICATE_COLUMN: &str = "42701";
+    pub const WRONG_OBJECT_TYPE: &str = "42809";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const DIVISION_BY_ZERO: &str = "22012";
@@ -253,10 +255,16 @@ fn from_text(text: &str) -> &'static str {
         || lower.contains("error parsing")
     {
         code::INVALID_TEXT_REPRESENTATION
+    } else if lower.contains("specified more than once")
+        || lower.contains("require unique expression names")
+    {
+        code::DUPLICATE_COLUMN
     } else if lower.contains("already exists") {
         code::DUPLICATE_TABLE
     } else if lower.contains("cannot be dropped") {
         code::INSUFFICIENT_PRIVILEGE
+    } else if lower.contains("cannot be replaced") {
+        code::WRONG_OBJECT_TYPE
     } else if lower.contains("coercion")
         || lower.contains("type mismatch")
         || lower.contains("does not support") && lower.contains("type")

@@ -7,4 +7,5 @@ mod import;
 mod monitor;
 mod serve;
 mod time_travel;
+mod user_tables;
 mod wire;

@@ -16,8 +16,8 @@ use datafusion::arrow::array::{
     RecordBatch,
 };
 use datafusion::arrow::datatypes::{
-    DataType, Int16Type, Int32Type, Int64Type, Int8Type, Schema, TimeUnit, UInt16Type,
-    UInt32Type, UInt64Type, UInt8Type,
+    DataType, Int16Type, Int32Type, Int64Type, Int8Type, Schema, TimeUnit, UInt16Type, UInt32Type,
+    UInt64Type, UInt8Type,
 };
 use datafusion::arrow::util::display::ArrayFormatter;
 use rust_xlsxwriter::{DocProperties, Format, Workbook, Worksheet, XlsxError};
@@ -166,7 +166,8 @@ fn write_column(
             continue;
         }
         let data_row = first_row + index as u64;
-        let row = u32::try_from(data_row).map_err(|_| (data_row, XlsxError::RowColumnLimitError))?;
+        let row =
+            u32::try_from(data_row).map_err(|_| (data_row, XlsxError::RowColumnLimitError))?;
         let cell = Cell::of(array, index);
         let written = match cell {
             Some(Cell::Number(value)) => sheet.write_number(row, column, value).map(|_| ()),
@@ -209,7 +210,8 @@ enum Cell {
 
 impl Cell {
     fn of(array: &dyn Array, index: usize) -> Option<Cell> {
-        let integer = |value: i128| (value.abs() <= EXACT_INTEGER).then_some(Cell::Number(value as f64));
+        let integer =
+            |value: i128| (value.abs() <= EXACT_INTEGER).then_some(Cell::Number(value as f64));
         match array.data_type() {
             DataType::Int8 => integer(array.as_primitive::<Int8Type>().value(index).into()),
             DataType::Int16 => integer(array.as_primitive::<Int16Type>().value(index).into()),
@@ -229,7 +231,10 @@ impl Cell {
             }
             DataType::Decimal128(_, scale) => {
                 let scale = usize::try_from(*scale).ok()?;
-                let unscaled = array.as_any().downcast_ref::<Decimal128Array>()?.value(index);
+                let unscaled = array
+                    .as_any()
+                    .downcast_ref::<Decimal128Array>()?
+                    .value(index);
                 // 15 significant digits survive a round trip through a double.
                 if unscaled.unsigned_abs() >= 10u128.pow(15) {
                     return None;
@@ -242,9 +247,8 @@ impl Cell {
             )),
             DataType::Date32 => {
                 let days = array.as_any().downcast_ref::<Date32Array>()?.value(index);
-                (days >= FIRST_SAFE_DAY).then(|| {
-                    Cell::Formatted(f64::from(days) + EXCEL_UNIX_EPOCH, NumberKind::Date)
-                })
+                (days >= FIRST_SAFE_DAY)
+                    .then(|| Cell::Formatted(f64::from(days) + EXCEL_UNIX_EPOCH, NumberKind::Date))
             }
             DataType::Timestamp(unit, _) => {
                 let per_day = match unit {
@@ -281,9 +285,7 @@ mod tests {
     use std::sync::Arc;
 
     use calamine::{Data, DataType as _, Reader, Xlsx};
-    use datafusion::arrow::array::{
-        ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray,
-    };
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
     use datafusion::arrow::datatypes::Field;
 
     use super::*;
