@@ -272,8 +272,10 @@ impl Cell {
                         .value(index),
                 };
                 let days = ticks as f64 / per_day;
-                (days >= f64::from(FIRST_SAFE_DAY))
-                    .then(|| Cell::Formatted(days + EXCEL_UNIX_EPOCH, NumberKind::Timestamp))
+                (days >= f64::from(FIRST_SAFE_DAY)).then_some(Cell::Formatted(
+                    days + EXCEL_UNIX_EPOCH,
+                    NumberKind::Timestamp,
+                ))
             }
             _ => None,
         }
@@ -314,7 +316,7 @@ mod tests {
             Arc::new(StringArray::from(vec![Some("深圳市"), None, Some("")])),
             Arc::new(Int64Array::from(vec![Some(42), Some(i64::MAX), None])),
             Arc::new(
-                Decimal128Array::from(vec![Some(123_45), Some(10i128.pow(18)), None])
+                Decimal128Array::from(vec![Some(12_345), Some(10i128.pow(18)), None])
                     .with_precision_and_scale(20, 2)
                     .unwrap(),
             ),
