@@ -172,6 +172,10 @@ impl Server {
     }
 }
 
+/// (count, sum) of the table after a write, from before it; (-1, -1) when
+/// checked otherwise.
+type Expected = fn((i64, i64)) -> (i64, i64);
+
 async fn count_and_sum(client: &Client, table: &str) -> (i64, i64) {
     let row = client
         .query_one(
@@ -205,7 +209,7 @@ async fn sigkill_of_the_server_during_sql_writes_loses_no_committed_row() {
 
     // Each write is killed at several moments; afterwards the table is at
     // its state before the write or after it, nothing in between.
-    let writes: [(&str, fn((i64, i64)) -> (i64, i64)); 3] = [
+    let writes: [(&str, Expected); 3] = [
         (
             "INSERT INTO ledger SELECT x FROM generate_series(1, 300000) AS t(x)",
             |(count, sum)| (count + ROWS, sum + ROWS * (ROWS + 1) / 2),
