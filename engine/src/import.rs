@@ -9,6 +9,7 @@
 //! Any problem stops before the write, so a rejected import leaves the table
 //! exactly as it was.
 
+mod convert;
 mod header;
 mod source;
 mod value;
@@ -27,12 +28,9 @@ pub use source::{ImportFormat, TextEncoding};
 
 use crate::engine::Engine;
 use crate::error::Error;
-use header::{find_header, HeaderMap};
-use source::{read_rows, SourceRow};
-use value::ColumnBuilder;
-
-/// Rows per batch handed to the Delta writer.
-const BATCH_ROWS: usize = 65_536;
+use convert::{Conversion, Converted};
+use header::{find_header, HeaderMap, HEADER_SEARCH_ROWS};
+use source::read_rows;
 
 /// Whether the rows are added to the table or replace its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -201,32 +199,87 @@ pub async fn import(engine: &Engine, options: &ImportOptions) -> Result<ImportRe
         })?,
     };
     let path: &Path = &options.file;
-    let source = read_rows(path, format, options.encoding, options.sheet.as_deref())
-        .map_err(source_error)?;
-    let header = find_header(
-        table,
-        &source.rows,
-        options.header_row,
-        source.header_is_first,
-    )
-    .map_err(|problems| ImportError::Header {
+    let started = std::time::Instant::now();
+    let header_error = |problems| ImportError::Header {
         file: file.clone(),
         table: table.qualified_name(),
         problems,
-    })?;
-    let data_rows = &source.rows[header.row_index + 1..];
+    };
+    let code_sets = read_code_sets(engine, table).await?;
+    let max_errors = options.max_errors.max(1);
+    let (header, converted, sheet, encoding) = match format {
+        ImportFormat::Csv | ImportFormat::Tsv => {
+            let delimiter = if format == ImportFormat::Csv {
+                b','
+            } else {
+                b'\t'
+            };
+            let (text, encoding) =
+                source::read_text(path, options.encoding).map_err(source_error)?;
+            let wanted = HEADER_SEARCH_ROWS.max(
+                options
+                    .header_row
+                    .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+            );
+            let head = source::head_rows(&text, delimiter, wanted).map_err(source_error)?;
+            let header =
+                find_header(table, &head.rows, options.header_row, false).map_err(header_error)?;
+            let data_start = head.next_record_at[header.row_index].min(text.len());
+            let first_line = text.as_bytes()[..data_start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64
+                + 1;
+            let conversion = Conversion {
+                table,
+                header: &header,
+                code_sets: &code_sets,
+                max_errors,
+            };
+            let converted = conversion
+                .delimited(&text[data_start..], delimiter, first_line)
+                .map_err(source_error)?;
+            (header, converted, None, Some(encoding))
+        }
+        _ => {
+            let source = read_rows(path, format, options.encoding, options.sheet.as_deref())
+                .map_err(source_error)?;
+            let header = find_header(
+                table,
+                &source.rows,
+                options.header_row,
+                source.header_is_first,
+            )
+            .map_err(header_error)?;
+            let conversion = Conversion {
+                table,
+                header: &header,
+                code_sets: &code_sets,
+                max_errors,
+            };
+            let converted = conversion
+                .rows(&source.rows[header.row_index + 1..])
+                .map_err(source_error)?;
+            (header, converted, source.sheet, source.encoding)
+        }
+    };
+    tracing::debug!(
+        rows = converted.row_numbers.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "read and converted"
+    );
     let target = Target {
         file: file.clone(),
-        sheet: source.sheet.clone(),
+        sheet: sheet.clone(),
         table,
     };
     let (rows, version) = check_and_write(
         engine,
         &target,
         &header,
-        data_rows,
+        converted,
         options.mode,
-        options.max_errors,
+        max_errors,
     )
     .await?;
     Ok(ImportReport {
@@ -234,8 +287,8 @@ pub async fn import(engine: &Engine, options: &ImportOptions) -> Result<ImportRe
         rows,
         version,
         header_row: header.row_number,
-        sheet: source.sheet,
-        encoding: source.encoding,
+        sheet,
+        encoding,
     })
 }
 
@@ -246,20 +299,20 @@ struct Target<'a> {
     table: &'a TableDef,
 }
 
-/// Checks every value of `rows` (codes, required values, keys) and, when all
-/// pass, writes them in one commit. Returns the rows written and the new
-/// version.
+/// Refuses the import if any value was rejected, checks primary keys
+/// against the file and the table and, when all pass, writes the rows in one
+/// commit. Returns the rows written and the new version.
 async fn check_and_write(
     engine: &Engine,
     target: &Target<'_>,
     header: &HeaderMap,
-    rows: &[SourceRow],
+    converted: Converted,
     mode: ImportMode,
     max_errors: usize,
 ) -> Result<(u64, Option<u64>), ImportError> {
     let table = target.table;
     let max_errors = max_errors.max(1);
-    let code_sets = read_code_sets(engine, table).await?;
+    let started = std::time::Instant::now();
     let reject = |rejected: Vec<RejectedValue>, stopped_early: bool| ImportError::Rejected {
         file: target.file.clone(),
         sheet: target.sheet.clone(),
@@ -267,13 +320,6 @@ async fn check_and_write(
         rejected,
         stopped_early,
     };
-    let converted =
-        convert_rows(table, header, rows, &code_sets, max_errors).map_err(|message| {
-            ImportError::Source {
-                file: target.file.clone(),
-                message,
-            }
-        })?;
     if !converted.rejected.is_empty() {
         return Err(reject(converted.rejected, converted.stopped_early));
     }
@@ -287,6 +333,7 @@ async fn check_and_write(
         return Err(reject(duplicates, stopped_early));
     }
 
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "keys checked");
     let delta = engine.data_dir().load(&table.qualified_name()).await?;
     let rows: u64 = converted.batches.iter().map(|b| b.num_rows() as u64).sum();
     let version = if rows == 0 && mode == ImportMode::Append {
@@ -306,7 +353,7 @@ async fn check_and_write(
             })?;
         written.version()
     };
-    tracing::info!(table = %table.qualified_name(), rows, ?version, "imported");
+    tracing::info!(table = %table.qualified_name(), rows, ?version, seconds = started.elapsed().as_secs_f64(), "imported");
     Ok((rows, version))
 }
 
@@ -390,8 +437,24 @@ pub async fn copy_in(
         sheet: None,
         table,
     };
-    let (written, _) =
-        check_and_write(engine, &target, &header, &rows, ImportMode::Append, 100).await?;
+    let code_sets = read_code_sets(engine, table).await?;
+    let max_errors = 100;
+    let conversion = Conversion {
+        table,
+        header: &header,
+        code_sets: &code_sets,
+        max_errors,
+    };
+    let converted = conversion.rows(&rows).map_err(&source_error)?;
+    let (written, _) = check_and_write(
+        engine,
+        &target,
+        &header,
+        converted,
+        ImportMode::Append,
+        max_errors,
+    )
+    .await?;
     Ok(written)
 }
 
@@ -415,151 +478,6 @@ impl ImportError {
 
 /// The rows as batches of the table's schema, with each output row's number
 /// in the file, or the rejected values.
-struct Converted {
-    batches: Vec<RecordBatch>,
-    row_numbers: Vec<u64>,
-    rejected: Vec<RejectedValue>,
-    stopped_early: bool,
-}
-
-fn convert_rows(
-    table: &TableDef,
-    header: &HeaderMap,
-    rows: &[SourceRow],
-    code_sets: &BTreeMap<String, BTreeSet<String>>,
-    max_errors: usize,
-) -> Result<Converted, String> {
-    let schema = table.arrow_schema();
-    // Cell position of each table column.
-    let mut position_of: Vec<Option<usize>> = vec![None; table.columns.len()];
-    for (position, column) in header.columns.iter().enumerate() {
-        if let Some(column) = column {
-            position_of[*column] = Some(position);
-        }
-    }
-    let new_builders = || -> Result<Vec<ColumnBuilder>, String> {
-        table
-            .columns
-            .iter()
-            .map(|c| ColumnBuilder::new(&c.data_type).map_err(|e| format!("{}: {e}", c.name)))
-            .collect()
-    };
-    let mut builders = new_builders()?;
-    let mut converted = Converted {
-        batches: Vec::new(),
-        row_numbers: Vec::new(),
-        rejected: Vec::new(),
-        stopped_early: false,
-    };
-    let mut pending = 0usize;
-    for (index, row) in rows.iter().enumerate() {
-        if converted.rejected.len() >= max_errors {
-            converted.stopped_early = index < rows.len();
-            break;
-        }
-        if row.cells.iter().all(Option::is_none) {
-            continue;
-        }
-        let mut reject =
-            |header_name: &str, column: &str, value: Option<&str>, expected: String| {
-                converted.rejected.push(RejectedValue {
-                    row: row.number,
-                    header: header_name.to_string(),
-                    column: column.to_string(),
-                    value: value.map(str::to_string),
-                    expected,
-                });
-            };
-        for (position, cell) in row.cells.iter().enumerate() {
-            let unnamed = header.columns.get(position).is_none_or(Option::is_none);
-            if let (Some(value), true) = (cell, unnamed) {
-                let name = header
-                    .names
-                    .get(position)
-                    .cloned()
-                    .unwrap_or_else(|| format!("column {}", position + 1));
-                reject(
-                    &name,
-                    "-",
-                    Some(value),
-                    "no value: the column has no header".to_string(),
-                );
-            }
-        }
-        for (index, column) in table.columns.iter().enumerate() {
-            let builder = &mut builders[index];
-            let (header_name, cell) = match position_of[index] {
-                Some(position) => (
-                    header.names[position].as_str(),
-                    row.cells.get(position).and_then(Option::as_deref),
-                ),
-                None => ("(not in the file)", None),
-            };
-            let Some(text) = cell.map(str::trim) else {
-                if column.nullable {
-                    builder.append_null();
-                } else {
-                    reject(
-                        header_name,
-                        &column.name,
-                        None,
-                        "a value: the column is required".to_string(),
-                    );
-                }
-                continue;
-            };
-            if let Some(codes) = column.code_set.as_ref().and_then(|set| code_sets.get(set)) {
-                if !codes.contains(text) {
-                    let listed: Vec<&str> = codes.iter().take(12).map(String::as_str).collect();
-                    reject(
-                        header_name,
-                        &column.name,
-                        Some(text),
-                        format!(
-                            "a code of 代码集 {}: {}{}",
-                            column.code_set.as_deref().unwrap_or_default(),
-                            listed.join(", "),
-                            if codes.len() > listed.len() {
-                                ", …"
-                            } else {
-                                ""
-                            }
-                        ),
-                    );
-                    continue;
-                }
-            }
-            if let Err(expected) = builder.append_text(text) {
-                reject(header_name, &column.name, Some(text), expected);
-            }
-        }
-        if converted.rejected.is_empty() {
-            converted.row_numbers.push(row.number);
-            pending += 1;
-            if pending == BATCH_ROWS {
-                let full = std::mem::replace(&mut builders, new_builders()?);
-                converted.batches.push(finish_batch(&schema, full)?);
-                pending = 0;
-            }
-        }
-    }
-    if converted.rejected.is_empty() && pending > 0 {
-        converted.batches.push(finish_batch(&schema, builders)?);
-    }
-    Ok(converted)
-}
-
-fn finish_batch(
-    schema: &datafusion::arrow::datatypes::SchemaRef,
-    builders: Vec<ColumnBuilder>,
-) -> Result<RecordBatch, String> {
-    let columns = builders
-        .into_iter()
-        .map(ColumnBuilder::finish)
-        .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
-}
-
 /// Code set name → codes, from the data directory's dict_code, for the code
 /// sets the table's columns use.
 async fn read_code_sets(

@@ -8,7 +8,7 @@ use super::source::SourceRow;
 
 /// How many leading rows are searched for the header when `--header-row`
 /// is not given: government workbooks put a title and notes above it.
-const HEADER_SEARCH_ROWS: usize = 10;
+pub(crate) const HEADER_SEARCH_ROWS: usize = 10;
 
 /// The header found: its index in the rows, and for each cell position the
 /// table column it fills (`None` for an empty header cell).

@@ -94,12 +94,22 @@ pub(crate) fn read_rows(
 /// Decodes the bytes: UTF-8 (a byte order mark is dropped) unless told
 /// otherwise or unless they are not valid UTF-8, then GB18030 (a superset of
 /// GBK and GB2312). Undecodable bytes are an error, never replaced.
-fn decode(bytes: &[u8], encoding: Option<TextEncoding>) -> Result<(String, TextEncoding), String> {
-    let utf8 = |bytes: &[u8]| -> Result<String, String> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        String::from_utf8(bytes.to_vec()).map_err(|e| {
-            let (line, column) = position_of(bytes, e.utf8_error().valid_up_to());
-            format!("line {line}, byte {column}: not valid UTF-8 (try --encoding gbk)")
+fn decode(
+    mut bytes: Vec<u8>,
+    encoding: Option<TextEncoding>,
+) -> Result<(String, TextEncoding), String> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") && encoding != Some(TextEncoding::Gbk) {
+        bytes.drain(..3);
+    }
+    let utf8 = |bytes: Vec<u8>| -> Result<String, (String, Vec<u8>)> {
+        String::from_utf8(bytes).map_err(|e| {
+            let valid_up_to = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let (line, column) = position_of(&bytes, valid_up_to);
+            (
+                format!("line {line}, byte {column}: not valid UTF-8 (try --encoding gbk)"),
+                bytes,
+            )
         })
     };
     let gb = |bytes: &[u8], label: TextEncoding| -> Result<(String, TextEncoding), String> {
@@ -117,11 +127,11 @@ fn decode(bytes: &[u8], encoding: Option<TextEncoding>) -> Result<(String, TextE
         Ok((text.into_owned(), label))
     };
     match encoding {
-        Some(TextEncoding::Utf8) => Ok((utf8(bytes)?, TextEncoding::Utf8)),
-        Some(label) => gb(bytes, label),
+        Some(TextEncoding::Utf8) => Ok((utf8(bytes).map_err(|(e, _)| e)?, TextEncoding::Utf8)),
+        Some(label) => gb(&bytes, label),
         None => match utf8(bytes) {
             Ok(text) => Ok((text, TextEncoding::Utf8)),
-            Err(_) => gb(bytes, TextEncoding::Gb18030),
+            Err((_, bytes)) => gb(&bytes, TextEncoding::Gb18030),
         },
     }
 }
@@ -137,42 +147,73 @@ fn position_of(bytes: &[u8], offset: usize) -> (usize, usize) {
     (line, offset - line_start + 1)
 }
 
+/// Every record of a CSV/TSV file as cells (the import itself converts
+/// delimited files in parallel chunks; see `convert.rs`).
 fn read_delimited(
     path: &Path,
     delimiter: u8,
     encoding: Option<TextEncoding>,
 ) -> Result<SourceRows, String> {
+    let (text, used) = read_text(path, encoding)?;
+    let head = head_rows(&text, delimiter, usize::MAX)?;
+    Ok(SourceRows {
+        rows: head.rows,
+        header_is_first: false,
+        sheet: None,
+        encoding: Some(used),
+    })
+}
+
+/// A CSV/TSV file's text (decoded; the bytes themselves when they are
+/// UTF-8) and the encoding it was read in.
+pub(crate) fn read_text(
+    path: &Path,
+    encoding: Option<TextEncoding>,
+) -> Result<(String, TextEncoding), String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let (text, used) = decode(&bytes, encoding)?;
+    decode(bytes, encoding)
+}
+
+/// The first records of a delimited text (enough to find the header in),
+/// and the byte offset where the record after each one starts.
+pub(crate) struct HeadRows {
+    pub rows: Vec<SourceRow>,
+    pub next_record_at: Vec<usize>,
+}
+
+pub(crate) fn head_rows(text: &str, delimiter: u8, records: usize) -> Result<HeadRows, String> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
         .from_reader(text.as_bytes());
-    let mut rows = Vec::new();
+    let mut head = HeadRows {
+        rows: Vec::new(),
+        next_record_at: Vec::new(),
+    };
     let mut record = csv::StringRecord::new();
-    loop {
+    let mut lines = super::convert::LineCounter::new(text.as_bytes(), 1);
+    while head.rows.len() < records {
         match reader.read_record(&mut record) {
             Ok(false) => break,
-            Ok(true) => rows.push(SourceRow {
-                number: record.position().map_or(0, |p| p.line()),
-                cells: record
-                    .iter()
-                    .map(|cell| (!cell.trim().is_empty()).then(|| cell.to_string()))
-                    .collect(),
-            }),
+            Ok(true) => {
+                head.rows.push(SourceRow {
+                    number: lines.line_of(record.position().map_or(0, |p| p.byte())),
+                    cells: record
+                        .iter()
+                        .map(|cell| (!cell.trim().is_empty()).then(|| cell.to_string()))
+                        .collect(),
+                });
+                head.next_record_at
+                    .push(usize::try_from(reader.position().byte()).unwrap_or(text.len()));
+            }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
                 return Err(format!("line {line}: {e}"));
             }
         }
     }
-    Ok(SourceRows {
-        rows,
-        header_is_first: false,
-        sheet: None,
-        encoding: Some(used),
-    })
+    Ok(head)
 }
 
 fn read_workbook(path: &Path, sheet: Option<&str>) -> Result<SourceRows, String> {
@@ -450,15 +491,15 @@ mod tests {
     #[test]
     fn gbk_is_detected_and_bad_utf8_located() {
         let (gbk, _, _) = encoding_rs::GBK.encode("姓名,性别\n张三,男\n");
-        let (text, used) = decode(&gbk, None).unwrap();
+        let (text, used) = decode(gbk.to_vec(), None).unwrap();
         assert_eq!(text, "姓名,性别\n张三,男\n");
         assert_eq!(used, TextEncoding::Gb18030);
-        let error = decode(&gbk, Some(TextEncoding::Utf8)).unwrap_err();
+        let error = decode(gbk.to_vec(), Some(TextEncoding::Utf8)).unwrap_err();
         assert!(
             error.starts_with("line 1, byte 1: not valid UTF-8"),
             "{error}"
         );
-        let (with_bom, used) = decode("\u{feff}a,b".as_bytes(), None).unwrap();
+        let (with_bom, used) = decode("\u{feff}a,b".as_bytes().to_vec(), None).unwrap();
         assert_eq!((with_bom.as_str(), used), ("a,b", TextEncoding::Utf8));
     }
 
