@@ -215,7 +215,25 @@ impl LiveDeltaTable {
         Ok(self.state.lock().await.table.clone())
     }
 
+    /// A write that lost a race to another commit says so plainly (the
+    /// server sends SQLSTATE 40001: run it again); other errors name the
+    /// table.
     fn delta_error(&self, error: deltalake::DeltaTableError) -> DataFusionError {
+        let text = error.to_string();
+        let conflict = [
+            "Commit failed: a concurrent",
+            "Concurrent transaction failed",
+            "Metadata changed since last commit",
+        ]
+        .iter()
+        .any(|marker| text.contains(marker));
+        if conflict {
+            let reason = text.lines().next().unwrap_or_default().to_string();
+            return DataFusionError::Execution(format!(
+                "could not serialize access to {} due to a concurrent write: another statement committed first and nothing of this one was written ({reason}); run it again",
+                self.name
+            ));
+        }
         DataFusionError::External(Box::new(Error::delta(&self.name, error)))
     }
 }

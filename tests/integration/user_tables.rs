@@ -270,3 +270,66 @@ async fn sigkill_of_the_server_during_sql_writes_loses_no_committed_row() {
     assert_eq!(now.0, state.0 + 1, "{outcomes:?}");
     eprintln!("writes killed (statement, delay, committed): {outcomes:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_commit_in_turn_or_get_40001() {
+    const ROWS: i64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let data: PathBuf = dir.path().join("data");
+    let server = Server::start(&data, &dir.path().join("address"));
+    let setup = server.client().await;
+    setup
+        .batch_execute(&format!(
+            "CREATE TABLE counter AS SELECT x FROM generate_series(1, {ROWS}) AS t(x)"
+        ))
+        .await
+        .unwrap();
+    let (_, initial) = count_and_sum(&setup, "counter").await;
+
+    // Two clients each add 1 to every row, eight times, at the same time.
+    let mut writers = Vec::new();
+    for _ in 0..2 {
+        let client = server.client().await;
+        writers.push(tokio::spawn(async move {
+            let (mut committed, mut conflicts) = (0i64, 0i64);
+            for _ in 0..8 {
+                match client.execute("UPDATE counter SET x = x + 1", &[]).await {
+                    Ok(rows) => {
+                        assert_eq!(rows, ROWS as u64);
+                        committed += 1;
+                    }
+                    Err(e) => {
+                        let db = e.as_db_error().expect("a database error");
+                        assert_eq!(db.code().code(), "40001", "{}", db.message());
+                        assert!(
+                            db.message()
+                                .contains("could not serialize access to counter"),
+                            "{}",
+                            db.message()
+                        );
+                        conflicts += 1;
+                    }
+                }
+            }
+            (committed, conflicts)
+        }));
+    }
+    let mut committed = 0;
+    let mut conflicts = 0;
+    for writer in writers {
+        let (c, f) = writer.await.unwrap();
+        committed += c;
+        conflicts += f;
+    }
+    // Every committed UPDATE added exactly ROWS; a refused one added nothing.
+    let (count, sum) = count_and_sum(&setup, "counter").await;
+    assert_eq!(count, ROWS);
+    assert_eq!(
+        sum,
+        initial + committed * ROWS,
+        "{committed} committed, {conflicts} refused"
+    );
+    assert_eq!(committed + conflicts, 16);
+    assert!(committed >= 1, "a refusal means another write committed");
+    eprintln!("concurrent UPDATEs: {committed} committed, {conflicts} refused with 40001");
+}
