@@ -378,7 +378,7 @@ pub async fn copy_in(
     table_name: &str,
     columns: &[String],
     layout: &CopyLayout,
-    data: &[u8],
+    data: Vec<u8>,
 ) -> Result<u64, ImportError> {
     let table = engine.data_dir().catalog().table(table_name)?;
     let label = format!("COPY {}", table.qualified_name());
@@ -403,16 +403,6 @@ pub async fn copy_in(
     if indices.is_empty() {
         indices = (0..table.columns.len()).collect();
     }
-    let text = std::str::from_utf8(data).map_err(|e| {
-        source_error(format!(
-            "invalid byte sequence for encoding \"UTF8\" after byte {}",
-            e.valid_up_to()
-        ))
-    })?;
-    let mut rows = source::copy_rows(text, layout).map_err(&source_error)?;
-    if layout.header && !rows.is_empty() {
-        rows.remove(0);
-    }
     let header = HeaderMap {
         row_index: 0,
         row_number: 0,
@@ -422,16 +412,6 @@ pub async fn copy_in(
             .map(|&i| table.columns[i].name.clone())
             .collect(),
     };
-    for row in &rows {
-        if row.cells.len() != indices.len() {
-            return Err(source_error(format!(
-                "line {}: {} columns, expected {}",
-                row.number,
-                row.cells.len(),
-                indices.len()
-            )));
-        }
-    }
     let target = Target {
         file: label.clone(),
         sheet: None,
@@ -439,13 +419,39 @@ pub async fn copy_in(
     };
     let code_sets = read_code_sets(engine, table).await?;
     let max_errors = 100;
-    let conversion = Conversion {
-        table,
-        header: &header,
-        code_sets: &code_sets,
-        max_errors,
-    };
-    let converted = conversion.rows(&rows).map_err(&source_error)?;
+    // Parsing and checking are CPU work: off the async runtime, so a large
+    // COPY does not hold up the server's other connections.
+    let (layout, conversion_header) = (layout.clone(), header.clone());
+    let converted = tokio::task::spawn_blocking(move || -> Result<Converted, String> {
+        let text = std::str::from_utf8(&data).map_err(|e| {
+            format!(
+                "invalid byte sequence for encoding \"UTF8\" after byte {}",
+                e.valid_up_to()
+            )
+        })?;
+        let mut rows = source::copy_rows(text, &layout)?;
+        if layout.header && !rows.is_empty() {
+            rows.remove(0);
+        }
+        let width = conversion_header.columns.len();
+        if let Some(row) = rows.iter().find(|row| row.cells.len() != width) {
+            return Err(format!(
+                "line {}: {} columns, expected {width}",
+                row.number,
+                row.cells.len(),
+            ));
+        }
+        let conversion = Conversion {
+            table,
+            header: &conversion_header,
+            code_sets: &code_sets,
+            max_errors,
+        };
+        conversion.rows(&rows)
+    })
+    .await
+    .map_err(|e| source_error(format!("COPY was interrupted: {e}")))?
+    .map_err(&source_error)?;
     let (written, _) = check_and_write(
         engine,
         &target,

@@ -649,6 +649,42 @@ async fn copy_from_stdin_loads_rows_in_one_commit() {
         .get(0);
     assert_eq!(count, 2);
 
+    // CSV as PostgreSQL reads it: a quoted "" is the empty string (a value,
+    // so a NOT NULL column takes it), an unquoted empty field is NULL.
+    let sink = client
+        .copy_in("COPY person (person_id, id_hash, id_masked, person_name, gender, birth_date) FROM STDIN WITH (FORMAT csv)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        "8,h8,m8,\"\",女,1990-01-01\n".as_bytes(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 1);
+    let name: String = client
+        .query_one("SELECT person_name FROM person WHERE person_id = 8", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "");
+    let sink = client
+        .copy_in("COPY person (person_id, id_hash, id_masked, person_name, gender, birth_date) FROM STDIN WITH (FORMAT csv)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        "7,h7,m7,,男,1990-01-01\n".as_bytes(),
+    ))
+    .await
+    .unwrap();
+    let error = sink.finish().await.unwrap_err();
+    assert_eq!(code(&error), "23502");
+    client
+        .execute("DELETE FROM person WHERE person_id = 8", &[])
+        .await
+        .unwrap();
+
     // UPDATE and DELETE commit at once, with their row counts as the tag.
     let updated = client
         .execute(

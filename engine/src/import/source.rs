@@ -147,6 +147,68 @@ fn position_of(bytes: &[u8], offset: usize) -> (usize, usize) {
     (line, offset - line_start + 1)
 }
 
+/// CSV records as (line, fields), each field with whether it was quoted;
+/// blank lines are skipped. Quotes are `"`, doubled inside a quoted field.
+fn csv_records(text: &str, delimiter: u8) -> Result<Vec<(u64, Vec<(String, bool)>)>, String> {
+    let bytes = text.as_bytes();
+    let mut records = Vec::new();
+    let (mut at, mut line) = (0usize, 1u64);
+    while at < bytes.len() {
+        if bytes[at] == b'\n' || bytes[at] == b'\r' {
+            line += u64::from(bytes[at] == b'\n');
+            at += 1;
+            continue;
+        }
+        let first_line = line;
+        let mut fields = Vec::new();
+        loop {
+            let mut value = Vec::new();
+            let mut quoted = false;
+            if at < bytes.len() && bytes[at] == b'"' {
+                quoted = true;
+                at += 1;
+                loop {
+                    match bytes.get(at) {
+                        None => {
+                            return Err(format!("line {first_line}: unterminated CSV quoted field"))
+                        }
+                        Some(b'"') if bytes.get(at + 1) == Some(&b'"') => {
+                            value.push(b'"');
+                            at += 2;
+                        }
+                        Some(b'"') => {
+                            at += 1;
+                            break;
+                        }
+                        Some(&byte) => {
+                            line += u64::from(byte == b'\n');
+                            value.push(byte);
+                            at += 1;
+                        }
+                    }
+                }
+            }
+            while at < bytes.len() && bytes[at] != delimiter && bytes[at] != b'\n' {
+                if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
+                    break;
+                }
+                value.push(bytes[at]);
+                at += 1;
+            }
+            // Cut at ASCII bytes of valid UTF-8 text, so still valid.
+            let value = String::from_utf8(value).map_err(|e| format!("line {line}: {e}"))?;
+            fields.push((value, quoted));
+            if at < bytes.len() && bytes[at] == delimiter {
+                at += 1;
+                continue;
+            }
+            break;
+        }
+        records.push((first_line, fields));
+    }
+    Ok(records)
+}
+
 /// Every record of a CSV/TSV file as cells (the import itself converts
 /// delimited files in parallel chunks; see `convert.rs`).
 fn read_delimited(
@@ -396,36 +458,21 @@ pub(crate) fn copy_rows(text: &str, layout: &super::CopyLayout) -> Result<Vec<So
         return Err("COPY delimiter must be a single one-byte character".to_string());
     }
     if layout.csv {
+        // PostgreSQL: the NULL string (default empty) means NULL only
+        // unquoted; a quoted "" is the empty string.
         let null = layout.null.clone().unwrap_or_default();
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(delimiter as u8)
-            .from_reader(text.as_bytes());
         let mut rows = Vec::new();
-        let mut record = csv::StringRecord::new();
-        loop {
-            match reader.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {
-                    if record.len() == 1 && &record[0] == "\\." {
-                        break;
-                    }
-                    rows.push(SourceRow {
-                        number: record.position().map_or(0, |p| p.line()),
-                        cells: record
-                            .iter()
-                            .map(|cell| {
-                                (cell != null && !cell.is_empty()).then(|| cell.to_string())
-                            })
-                            .collect(),
-                    });
-                }
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    return Err(format!("line {line}: {e}"));
-                }
+        for (line, fields) in csv_records(text, delimiter as u8)? {
+            if fields.len() == 1 && !fields[0].1 && fields[0].0 == "\\." {
+                break;
             }
+            rows.push(SourceRow {
+                number: line,
+                cells: fields
+                    .into_iter()
+                    .map(|(value, quoted)| (quoted || value != null).then_some(value))
+                    .collect(),
+            });
         }
         return Ok(rows);
     }
@@ -525,10 +572,49 @@ mod tests {
             delimiter: Some(';'),
             null: Some("NA".into()),
         };
-        let rows = copy_rows("1;\"a;b\";NA\n2;;x\n", &csv).unwrap();
+        let rows = copy_rows("1;\"a;b\";NA\n2;;\"NA\"\n", &csv).unwrap();
         assert_eq!(rows[0].cells, [Some("1".into()), Some("a;b".into()), None]);
-        assert_eq!(rows[1].cells, [Some("2".into()), None, Some("x".into())]);
+        // With NULL 'NA', an empty field is '' and a quoted "NA" is text.
+        assert_eq!(
+            rows[1].cells,
+            [Some("2".into()), Some("".into()), Some("NA".into())]
+        );
         assert_eq!(rows[1].number, 2);
+        // Default CSV: unquoted empty is NULL, quoted "" the empty string;
+        // quotes doubled, line breaks inside quotes, CRLF, blank lines.
+        let csv = super::super::CopyLayout {
+            csv: true,
+            header: false,
+            delimiter: None,
+            null: None,
+        };
+        let rows = copy_rows(
+            "1,,\"\",\"say \"\"hi\"\"\"\r\n\n2,\"two\nlines\",编制,\n3,x,y,z\n\\.\n4,,,\n",
+            &csv,
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[0].cells,
+            [
+                Some("1".into()),
+                None,
+                Some("".into()),
+                Some("say \"hi\"".into())
+            ]
+        );
+        assert_eq!(
+            rows[1].cells,
+            [
+                Some("2".into()),
+                Some("two\nlines".into()),
+                Some("编制".into()),
+                None
+            ]
+        );
+        assert_eq!(rows.iter().map(|r| r.number).collect::<Vec<_>>(), [1, 3, 5]);
+        let err = copy_rows("1,\"open\n", &csv).unwrap_err();
+        assert_eq!(err, "line 1: unterminated CSV quoted field");
     }
 
     #[test]

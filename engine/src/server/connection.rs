@@ -407,7 +407,7 @@ impl CopyHandler for CopyIn {
             &pending.table,
             &pending.columns,
             &layout,
-            &pending.data,
+            pending.data,
         )
         .await;
         match loaded {
