@@ -147,9 +147,12 @@ fn position_of(bytes: &[u8], offset: usize) -> (usize, usize) {
     (line, offset - line_start + 1)
 }
 
+/// A CSV record: its first line, and each field with whether it was quoted.
+type CsvRecord = (u64, Vec<(String, bool)>);
+
 /// CSV records as (line, fields), each field with whether it was quoted;
 /// blank lines are skipped. Quotes are `"`, doubled inside a quoted field.
-fn csv_records(text: &str, delimiter: u8) -> Result<Vec<(u64, Vec<(String, bool)>)>, String> {
+fn csv_records(text: &str, delimiter: u8) -> Result<Vec<CsvRecord>, String> {
     let bytes = text.as_bytes();
     let mut records = Vec::new();
     let (mut at, mut line) = (0usize, 1u64);
