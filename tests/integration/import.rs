@@ -279,6 +279,25 @@ fn workbook_with_merged_title_and_primary_keys() {
 }
 
 #[test]
+fn excel_97_2003_xls_with_title_rows() {
+    let data = Data::new();
+    // Written by tests/fixtures/make_xls.py (xlwt, BIFF8).
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/person_2003.xls");
+    let out = data.import("person", &fixture, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("imported 2 rows into person")
+            && stdout.contains("header on row 3, sheet \"人员名册\""),
+        "{stdout}"
+    );
+    assert_eq!(
+        data.query("SELECT person_id, id_masked, person_name, gender, birth_date, education FROM person ORDER BY 1"),
+        ["11,4403**11,周八,男,1975-03-09,大学本科", "12,4403**12,吴九,女,1988-12-31,"]
+    );
+}
+
+#[test]
 fn json_and_parquet_and_duplicate_keys_in_the_file() {
     let data = Data::new();
     let json = data.file(
