@@ -90,12 +90,38 @@ pub fn similar_pairs(
         threads => threads,
     };
     let rows: Vec<PairRow<'_>> = left.iter().chain(right.unwrap_or(&[])).copied().collect();
-    let corpus = TokenizedRows::new(&rows, weights, threads);
-    let sides: Vec<u8> = (0..rows.len())
-        .map(|row| u8::from(right.is_some() && row >= left.len()))
+    let side_of = |row: usize| u8::from(right.is_some() && row >= left.len());
+    // Identical texts on one side of one group have identical vectors, so
+    // identical scores with everything: join one of each (the distinct
+    // rows) and give its matches to all its copies afterwards.
+    let mut distinct_of: HashMap<(u8, u32, &str), u32> = HashMap::new();
+    let mut distinct: Vec<PairRow<'_>> = Vec::new();
+    let mut copies: Vec<Vec<u32>> = Vec::new();
+    for (row, item) in rows.iter().enumerate() {
+        let next = distinct.len() as u32;
+        let index = *distinct_of
+            .entry((side_of(row), item.group, item.text))
+            .or_insert(next);
+        if index == next {
+            distinct.push(*item);
+            copies.push(Vec::new());
+        }
+        copies[index as usize].push(row as u32);
+    }
+    let started = std::time::Instant::now();
+    let corpus = TokenizedRows::new(&distinct, weights, threads);
+    tracing::debug!(
+        rows = rows.len(),
+        distinct = distinct.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "similar_pairs: tokenised"
+    );
+    let sides: Vec<u8> = copies
+        .iter()
+        .map(|rows_of| side_of(rows_of[0] as usize))
         .collect();
     let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (row, item) in rows.iter().enumerate() {
+    for (row, item) in distinct.iter().enumerate() {
         if corpus.norms[row] > 0.0 {
             groups.entry(item.group).or_default().push(row as u32);
         }
@@ -104,7 +130,7 @@ pub fn similar_pairs(
     groups.sort_unstable_by_key(|(group, _)| *group);
     let two_sided = right.is_some();
     let mut scratch = GroupScratch::new(corpus.vocabulary_len());
-    let mut matches = Vec::new();
+    let mut distinct_matches = Vec::new();
     for (_, members) in groups {
         let group = GroupIndex::new(
             &corpus,
@@ -114,10 +140,71 @@ pub fn similar_pairs(
             options.threshold,
             &mut scratch,
         );
-        group.probe(&corpus, options.threshold, threads, &mut matches);
+        group.probe(&corpus, options.threshold, threads, &mut distinct_matches);
     }
+    tracing::debug!(
+        distinct_matches = distinct_matches.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "similar_pairs: joined"
+    );
+    let matches = with_copies(
+        &corpus,
+        &copies,
+        distinct_matches,
+        two_sided,
+        options.threshold,
+    );
+    tracing::debug!(
+        matches = matches.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "similar_pairs: copies added"
+    );
     let left_len = right.map(|_| left.len());
     finish(&rows, left_len, matches, options.top_k)
+}
+
+/// The matches of distinct texts as matches of rows: every copy of one
+/// text with every copy of the other, and (in a self-join) the copies of one
+/// text with each other, scored as `func_similarity` scores a text with
+/// itself.
+fn with_copies(
+    corpus: &TokenizedRows,
+    copies: &[Vec<u32>],
+    distinct_matches: Vec<(u32, u32, f64)>,
+    two_sided: bool,
+    threshold: f64,
+) -> Vec<(u32, u32, f64)> {
+    if copies.iter().all(|rows| rows.len() == 1) {
+        return distinct_matches
+            .into_iter()
+            .map(|(a, b, score)| (copies[a as usize][0], copies[b as usize][0], score))
+            .collect();
+    }
+    let mut matches = Vec::with_capacity(distinct_matches.len());
+    for (a, b, score) in distinct_matches {
+        for &first in &copies[a as usize] {
+            for &second in &copies[b as usize] {
+                matches.push((first, second, score));
+            }
+        }
+    }
+    if !two_sided {
+        for (text, rows) in copies.iter().enumerate() {
+            if rows.len() < 2 {
+                continue;
+            }
+            let score = corpus.cosine(text as u32, text as u32);
+            if score < threshold {
+                continue;
+            }
+            for (index, &first) in rows.iter().enumerate() {
+                for &second in &rows[index + 1..] {
+                    matches.push((first, second, score));
+                }
+            }
+        }
+    }
+    matches
 }
 
 /// Orients, filters and orders the matches of row pairs.
@@ -206,6 +293,10 @@ struct TokenizedRows {
     token_weights: Vec<f64>,
     offsets: Vec<usize>,
     norms: Vec<f64>,
+    /// For each token of a row, the length of the row's unit vector from
+    /// that token on (`√(Σ_{j ≥ i} w_j²) / |x|`), and 0 after the last:
+    /// what the rest of a row can still add to a cosine.
+    rest_lengths: Vec<f64>,
 }
 
 /// Weighted tokens of a contiguous chunk of rows, with chunk-local word ids
@@ -318,6 +409,19 @@ impl TokenizedRows {
                 offsets.push(tokens.len());
             }
         }
+        let mut rest_lengths = vec![0.0; tokens.len()];
+        for row in 0..norms.len() {
+            let length = norms[row].sqrt();
+            let mut squared = 0.0;
+            for index in (offsets[row]..offsets[row + 1]).rev() {
+                squared += token_weights[index] * token_weights[index];
+                rest_lengths[index] = if length > 0.0 {
+                    squared.sqrt() / length
+                } else {
+                    0.0
+                };
+            }
+        }
         Self {
             bigram_count,
             rank_weights,
@@ -325,6 +429,7 @@ impl TokenizedRows {
             token_weights,
             offsets,
             norms,
+            rest_lengths,
         }
     }
 
@@ -378,6 +483,57 @@ impl TokenizedRows {
     }
 }
 
+impl TokenizedRows {
+    /// `cosine(first, second)` when it can reach `bound`, else `None` — given
+    /// up as soon as the products summed so far plus what the rest of both
+    /// rows can add (Cauchy–Schwarz on their remaining unit lengths) fall
+    /// short. A score it returns is computed exactly as `cosine` computes it.
+    fn cosine_reaching(&self, first: u32, second: u32, bound: f64) -> Option<f64> {
+        let (first_norm, second_norm) = (self.norms[first as usize], self.norms[second as usize]);
+        if first_norm <= 0.0 || second_norm <= 0.0 {
+            return None;
+        }
+        let scale = 1.0 / (first_norm * second_norm).sqrt();
+        let (first_range, second_range) = (self.row_range(first), self.row_range(second));
+        let (left, right) = (
+            &self.tokens[first_range.clone()],
+            &self.tokens[second_range.clone()],
+        );
+        let (left_rest, right_rest) = (
+            &self.rest_lengths[first_range.clone()],
+            &self.rest_lengths[second_range.clone()],
+        );
+        let left_weights = &self.token_weights[first_range];
+        let right_weights = &self.token_weights[second_range];
+        let (mut left_index, mut right_index) = (0, 0);
+        let (mut bigram_dot, mut word_dot) = (0.0, 0.0);
+        while left_index < left.len() && right_index < right.len() {
+            if (bigram_dot + word_dot) * scale + left_rest[left_index] * right_rest[right_index]
+                < bound
+            {
+                return None;
+            }
+            let token = left[left_index];
+            match token.cmp(&right[right_index]) {
+                std::cmp::Ordering::Less => left_index += 1,
+                std::cmp::Ordering::Greater => right_index += 1,
+                std::cmp::Ordering::Equal => {
+                    let product = left_weights[left_index] * right_weights[right_index];
+                    if token < self.bigram_count {
+                        bigram_dot += product;
+                    } else {
+                        word_dot += product;
+                    }
+                    left_index += 1;
+                    right_index += 1;
+                }
+            }
+        }
+        let dot = bigram_dot + word_dot;
+        Some((dot / (first_norm * second_norm).sqrt()).min(1.0))
+    }
+}
+
 /// Per-vocabulary arrays reused from group to group, reset through the list
 /// of ranks a group touched.
 struct GroupScratch {
@@ -407,6 +563,13 @@ struct GroupIndex {
     ordered_offsets: Vec<usize>,
     /// How many leading ordered tokens form each member's prefix.
     prefix_lengths: Vec<usize>,
+    /// Per ordered token: its unit weight, and the length of the member's
+    /// unit vector from that token on.
+    ordered_units: Vec<f64>,
+    ordered_rest: Vec<f64>,
+    /// The first position past each member's prefix (the vocabulary size
+    /// when the whole row is prefix).
+    prefix_ends: Vec<u32>,
     /// Each member's largest unit weight and the sum of its unit weights:
     /// the size filter.
     largest_unit_weights: Vec<f64>,
@@ -415,6 +578,8 @@ struct GroupIndex {
     /// position, `postings[side][starts[side][p]..starts[side][p + 1]]`.
     starts: [Vec<usize>; 2],
     postings: [Vec<u32>; 2],
+    /// The member's unit weight at the posting's position, alike.
+    posting_units: [Vec<f64>; 2],
     two_sided: bool,
     /// The threshold loosened by `SLACK`.
     bound: f64,
@@ -515,6 +680,23 @@ impl GroupIndex {
             .iter()
             .map(|(position, _)| *position)
             .collect();
+        let ordered_units: Vec<f64> = ordered_weights.iter().map(|(_, unit)| *unit).collect();
+        let mut ordered_rest = vec![0.0; ordered_units.len()];
+        let mut prefix_ends = Vec::with_capacity(rows.len());
+        for member in 0..rows.len() {
+            let (begin, end) = (ordered_offsets[member], ordered_offsets[member + 1]);
+            let mut squared = 0.0;
+            for index in (begin..end).rev() {
+                squared += ordered_units[index] * ordered_units[index];
+                ordered_rest[index] = squared.sqrt();
+            }
+            let prefix_end = begin + prefix_lengths[member];
+            prefix_ends.push(if prefix_end < end {
+                ordered[prefix_end]
+            } else {
+                order.len() as u32
+            });
+        }
         let mut starts = [vec![0usize; order.len() + 1], vec![0usize; order.len() + 1]];
         for member in 0..rows.len() {
             let side = usize::from(member_sides[member]);
@@ -533,12 +715,17 @@ impl GroupIndex {
             vec![0u32; starts[0][order.len()]],
             vec![0u32; starts[1][order.len()]],
         ];
+        let mut posting_units = [
+            vec![0.0f64; starts[0][order.len()]],
+            vec![0.0f64; starts[1][order.len()]],
+        ];
         for member in 0..rows.len() {
             let side = usize::from(member_sides[member]);
             let begin = ordered_offsets[member];
-            for &position in &ordered[begin..begin + prefix_lengths[member]] {
-                let slot = &mut fill[side][position as usize];
+            for index in begin..begin + prefix_lengths[member] {
+                let slot = &mut fill[side][ordered[index] as usize];
                 postings[side][*slot] = member as u32;
+                posting_units[side][*slot] = ordered_units[index];
                 *slot += 1;
             }
         }
@@ -554,10 +741,14 @@ impl GroupIndex {
             ordered,
             ordered_offsets,
             prefix_lengths,
+            ordered_units,
+            ordered_rest,
+            prefix_ends,
             largest_unit_weights,
             unit_weight_sums,
             starts,
             postings,
+            posting_units,
             two_sided,
             bound,
         }
@@ -580,24 +771,33 @@ impl GroupIndex {
         let work = || {
             let mut found = Vec::new();
             let mut seen = vec![u32::MAX; members];
+            let mut accumulated = vec![0.0f64; members];
             let mut candidates = Vec::new();
+            let mut scored = 0usize;
             loop {
                 let block = next.fetch_add(PROBE_BLOCK, Ordering::Relaxed);
                 if block >= members {
                     break;
                 }
                 for member in block..(block + PROBE_BLOCK).min(members) {
-                    self.probe_member(member, &mut seen, &mut candidates);
+                    self.probe_member(member, &mut seen, &mut accumulated, &mut candidates);
                     let row = self.rows[member];
+                    scored += candidates.len();
                     for &candidate in &candidates {
                         let other = self.rows[candidate as usize];
-                        let score = corpus.cosine(row, other);
-                        if score >= threshold {
-                            found.push((row, other, score));
+                        if let Some(score) = corpus.cosine_reaching(row, other, self.bound) {
+                            if score >= threshold {
+                                found.push((row, other, score));
+                            }
                         }
                     }
                 }
             }
+            tracing::trace!(
+                scored,
+                found = found.len(),
+                "similar_pairs: candidates of one thread"
+            );
             found
         };
         let threads = if members < 1024 { 1 } else { threads.max(1) };
@@ -617,35 +817,81 @@ impl GroupIndex {
         });
     }
 
-    /// The earlier members sharing a prefix token with `member` and passing
-    /// the size filter, each once.
-    fn probe_member(&self, member: usize, seen: &mut [u32], candidates: &mut Vec<u32>) {
+    /// The earlier members sharing a prefix token with `member` that can
+    /// still reach the threshold, each once.
+    ///
+    /// Candidates come from the postings of `member`'s prefix tokens, which
+    /// hold the other members' prefixes; the products of the tokens found
+    /// there are summed on the way (`accumulated`). A shared token they miss
+    /// lies at or past the end of one of the two prefixes, so what the
+    /// missed tokens add is at most the product of both rows' unit lengths
+    /// from the earlier of the two prefix ends (Cauchy–Schwarz); a
+    /// candidate whose sum plus that cannot reach the threshold is dropped
+    /// unscored. So is one failing the size filter.
+    fn probe_member(
+        &self,
+        member: usize,
+        seen: &mut [u32],
+        accumulated: &mut [f64],
+        candidates: &mut Vec<u32>,
+    ) {
         candidates.clear();
         let side = usize::from(self.sides[member]);
         let other_side = if self.two_sided { 1 - side } else { side };
-        let (starts, postings) = (&self.starts[other_side], &self.postings[other_side]);
+        let (starts, postings, units) = (
+            &self.starts[other_side],
+            &self.postings[other_side],
+            &self.posting_units[other_side],
+        );
         let (largest, sum) = (
             self.largest_unit_weights[member],
             self.unit_weight_sums[member],
         );
         let begin = self.ordered_offsets[member];
-        for &position in &self.ordered[begin..begin + self.prefix_lengths[member]] {
-            let list = &postings[starts[position as usize]..starts[position as usize + 1]];
+        for index in begin..begin + self.prefix_lengths[member] {
+            let (position, unit) = (self.ordered[index] as usize, self.ordered_units[index]);
+            let range = starts[position]..starts[position + 1];
+            let list = &postings[range.clone()];
+            let list_units = &units[range];
             let end = list.partition_point(|&other| (other as usize) < member);
-            for &other in &list[..end] {
+            for (&other, &other_unit) in list[..end].iter().zip(list_units) {
                 let other_index = other as usize;
-                if seen[other_index] == member as u32 {
-                    continue;
-                }
-                seen[other_index] = member as u32;
-                // Size filter: the dot product of unit vectors is at most
-                // either one's largest weight times the other's weight sum.
-                if largest * self.unit_weight_sums[other_index] >= self.bound
-                    && self.largest_unit_weights[other_index] * sum >= self.bound
-                {
+                if seen[other_index] != member as u32 {
+                    seen[other_index] = member as u32;
+                    // Size filter: the dot product of unit vectors is at most
+                    // either one's largest weight times the other's weight sum.
+                    if largest * self.unit_weight_sums[other_index] < self.bound
+                        || self.largest_unit_weights[other_index] * sum < self.bound
+                    {
+                        accumulated[other_index] = f64::NEG_INFINITY;
+                        continue;
+                    }
+                    accumulated[other_index] = 0.0;
                     candidates.push(other);
                 }
+                accumulated[other_index] += unit * other_unit;
             }
+        }
+        let member_end = self.prefix_ends[member];
+        candidates.retain(|&other| {
+            let other = other as usize;
+            let from = member_end.min(self.prefix_ends[other]);
+            let rest = self.rest_from(member, from) * self.rest_from(other, from);
+            accumulated[other] * (1.0 + SLACK) + rest >= self.bound
+        });
+    }
+
+    /// The length of `member`'s unit vector on positions `from` and later.
+    fn rest_from(&self, member: usize, from: u32) -> f64 {
+        let (begin, end) = (
+            self.ordered_offsets[member],
+            self.ordered_offsets[member + 1],
+        );
+        let first = begin + self.ordered[begin..end].partition_point(|&p| p < from);
+        if first < end {
+            self.ordered_rest[first]
+        } else {
+            0.0
         }
     }
 }
@@ -864,9 +1110,10 @@ mod tests {
         let sides = vec![0u8; rows.len()];
         let group = GroupIndex::new(&corpus, members, &sides, false, 0.8, &mut scratch);
         let (mut seen, mut candidates) = (vec![u32::MAX; rows.len()], Vec::new());
+        let mut accumulated = vec![0.0; rows.len()];
         let mut scored = 0usize;
         for member in 0..group.rows.len() {
-            group.probe_member(member, &mut seen, &mut candidates);
+            group.probe_member(member, &mut seen, &mut accumulated, &mut candidates);
             scored += candidates.len();
         }
         let all = group.rows.len() * (group.rows.len() - 1) / 2;
@@ -896,6 +1143,48 @@ mod tests {
                     let found = similar_pairs(&left, None, &weights, &options);
                     let expected = brute_force(&left, None, &weights, threshold, top_k);
                     assert_same(&found, &expected, &format!("self {case}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn copies_of_texts_pair_like_distinct_rows() {
+        // Texts repeated up to five times, on both sides and in groups:
+        // joined once per distinct text, paired as if every row were
+        // scored.
+        let base = random_texts(150, 31);
+        let mut random = Random(99);
+        let mut texts = Vec::new();
+        for text in &base {
+            for _ in 0..1 + random.below(5) {
+                texts.push(text.clone());
+            }
+        }
+        for index in (1..texts.len()).rev() {
+            texts.swap(index, random.below(index + 1));
+        }
+        let weights = TokenWeights::from_texts(&texts);
+        let (left_texts, right_texts) = texts.split_at(texts.len() / 2);
+        for groups in [1, 2] {
+            let all = rows(&texts, groups, 0);
+            let left = rows(left_texts, groups, 0);
+            let right = rows(right_texts, groups, 10_000);
+            for threshold in [0.5, 0.9, 1.0] {
+                for top_k in [None, Some(2)] {
+                    let options = JoinOptions {
+                        threshold,
+                        top_k,
+                        threads: 2,
+                    };
+                    let case = format!("t={threshold} groups={groups} top_k={top_k:?}");
+                    let found = similar_pairs(&all, None, &weights, &options);
+                    let expected = brute_force(&all, None, &weights, threshold, top_k);
+                    assert!(!expected.is_empty(), "{case}");
+                    assert_same(&found, &expected, &format!("self {case}"));
+                    let found = similar_pairs(&left, Some(&right), &weights, &options);
+                    let expected = brute_force(&left, Some(&right), &weights, threshold, top_k);
+                    assert_same(&found, &expected, &format!("two tables {case}"));
                 }
             }
         }
