@@ -99,11 +99,6 @@ impl Engine {
         for (name, schema) in schemas {
             catalog.register_schema(&name, Arc::new(schema))?;
         }
-        for table in user_tables_found {
-            if let Some(schema) = catalog.schema(&table.schema) {
-                schema.register_table(table.name, table.table as Arc<dyn TableProvider>)?;
-            }
-        }
         let meta = MemorySchemaProvider::new();
         datafusion::catalog::SchemaProvider::register_table(
             &meta,
@@ -131,6 +126,18 @@ impl Engine {
         };
         let ctx = engine.session()?;
         engine.table_functions = views::create_all(&ctx).await?;
+        // Tables made by SQL come last: a built-in view keeps its name even
+        // if a table of that name was made after the view was dropped.
+        for table in user_tables_found {
+            let Some(schema) = catalog.schema(&table.schema) else {
+                continue;
+            };
+            if schema.table_exist(&table.name) {
+                tracing::warn!(schema = %table.schema, table = %table.name, "a table made by SQL has the name of a built-in view or table; skipped");
+                continue;
+            }
+            schema.register_table(table.name, table.table as Arc<dyn TableProvider>)?;
+        }
         let search_tables = func_search::SOURCE_TABLES
             .iter()
             .filter_map(|name| {

@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use datafusion::arrow::array::RecordBatch;
+
 use crate::error::{Error, Result};
 use crate::output::{write_result, OutputFormat};
 use crate::script::split;
@@ -75,7 +77,9 @@ pub async fn run_script(
 /// named after `out`, in the format of its extension (`.csv`, `.parquet`,
 /// `.xlsx`): `out` itself for a script with one result set, `out` with
 /// `-1`, `-2` … before the extension when there are more. Nothing is
-/// written unless every statement succeeds. Returns each file and its rows.
+/// written unless every statement succeeds (statements that write, such as
+/// INSERT, have committed by then) and every result fits its format; each
+/// file is written atomically. Returns each file and its rows.
 pub async fn run_script_to_files(
     session: &Session,
     file: &str,
@@ -103,6 +107,21 @@ pub async fn run_script_to_files(
         }
     }
     let format = crate::export::ExportFormat::for_path(out);
+    // Known limits are checked before any file is written.
+    if format == crate::export::ExportFormat::Xlsx {
+        for (sql, _, batches) in &results {
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            if rows as u64 > crate::export::xlsx::MAX_DATA_ROWS {
+                return Err(Error::Io {
+                    context: format!("writing {}", out.display()),
+                    source: std::io::Error::other(format!(
+                        "{}; the statement returning {rows} rows: {sql}",
+                        crate::export::xlsx::XlsxExportError::TooManyRows
+                    )),
+                });
+            }
+        }
+    }
     let numbered = results.len() > 1;
     let mut written = Vec::new();
     for (index, (sql, schema, batches)) in results.into_iter().enumerate() {

@@ -15,6 +15,7 @@ pub mod code {
     pub const AMBIGUOUS_COLUMN: &str = "42702";
     pub const DUPLICATE_TABLE: &str = "42P07";
     pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const INVALID_NAME: &str = "42602";
     pub const DUPLICATE_COLUMN: &str = "42701";
     pub const WRONG_OBJECT_TYPE: &str = "42809";
     pub const DATATYPE_MISMATCH: &str = "42804";
@@ -256,6 +257,8 @@ fn from_text(text: &str) -> &'static str {
         || lower.contains("error parsing")
     {
         code::INVALID_TEXT_REPRESENTATION
+    } else if lower.contains("invalid table name") || lower.contains("invalid schema name") {
+        code::INVALID_NAME
     } else if lower.contains("could not serialize access") {
         code::SERIALIZATION_FAILURE
     } else if lower.contains("specified more than once")

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::TableReference;
@@ -101,51 +101,69 @@ impl UserTables {
     /// for a Delta table (a temporary table, or a data directory that is not
     /// local) and DataFusion should create it in memory.
     pub async fn create(
-        &self,
+        self: &Arc<Self>,
         ctx: &SessionContext,
         command: &CreateMemoryTable,
     ) -> DfResult<bool> {
-        let Some(root) = &self.root else {
-            return Ok(false);
-        };
-        if command.temporary {
+        if self.root.is_none() || command.temporary {
             return Ok(false);
         }
-        let mut known = self.known.lock().await;
         let (schema_name, table_name, schema) = resolve(ctx, &command.name)?;
+        check_name("schema", &schema_name)?;
+        check_name("table", &table_name)?;
         let key = (schema_name.clone(), table_name.clone());
-        let exists = schema.table_exist(&table_name);
-        let made_by_sql = known.contains(&key);
-        match (exists, command.if_not_exists, command.or_replace) {
-            (true, true, false) => return Ok(true),
-            (true, true, true) => {
-                return Err(DataFusionError::Plan(
-                    "IF NOT EXISTS and OR REPLACE cannot be used together".into(),
-                ))
-            }
-            (true, false, false) => {
-                return Err(DataFusionError::Plan(format!(
-                    "relation \"{table_name}\" already exists"
-                )))
-            }
-            (true, false, true) if !made_by_sql => {
-                let domain = bianzhi_catalog::Catalog::builtin()
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?
-                    .tables()
-                    .iter()
-                    .any(|t| t.schema == schema_name && t.name == table_name);
-                return Err(DataFusionError::Plan(if domain {
-                    format!("{schema_name}.{table_name} is a table of sql/schema.sql stored in the data directory; it cannot be dropped or replaced")
-                } else {
-                    format!("{schema_name}.{table_name} is not a table made by CREATE TABLE (a view?); it cannot be replaced")
-                }));
-            }
-            _ => {}
+        let decision = {
+            let known = self.known.lock().await;
+            decide(
+                schema.table_exist(&table_name),
+                known.contains(&key),
+                command,
+                &key,
+            )?
+        };
+        if decision == Decision::Keep {
+            return Ok(true);
         }
         let plan = ctx.state().optimize(command.input.as_ref())?;
         let frame = DataFrame::new(ctx.state(), plan);
         let (storage_schema, batches) = storable(frame.collect().await?, command)?;
-        let path = root.join(&schema_name).join(&table_name);
+        // From here on the statement runs to its end even when cancelled:
+        // a commit is never left unregistered.
+        let this = Arc::clone(self);
+        let command = command.clone();
+        tokio::spawn(async move {
+            this.commit(schema, key, &command, storage_schema, batches)
+                .await
+        })
+        .await
+        .map_err(|e| DataFusionError::Execution(format!("CREATE TABLE was interrupted: {e}")))??;
+        Ok(true)
+    }
+
+    /// Writes the rows as the table's one commit (a new table, or an
+    /// overwrite of one SQL made) and registers it.
+    async fn commit(
+        &self,
+        schema: Arc<dyn SchemaProvider>,
+        key: (String, String),
+        command: &CreateMemoryTable,
+        storage_schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> DfResult<()> {
+        let Some(root) = &self.root else {
+            return Err(DataFusionError::Execution(
+                "the data directory is not local".into(),
+            ));
+        };
+        let mut known = self.known.lock().await;
+        let (schema_name, table_name) = (&key.0, &key.1);
+        // Checked again: another session may have created it meanwhile.
+        let made_by_sql = known.contains(&key);
+        let decision = decide(schema.table_exist(table_name), made_by_sql, command, &key)?;
+        if decision == Decision::Keep {
+            return Ok(());
+        }
+        let path = root.join(schema_name).join(table_name);
         std::fs::create_dir_all(&path).map_err(|e| io_error(&path, e))?;
         let url = Url::from_directory_path(&path).map_err(|()| {
             DataFusionError::Execution(format!("{} is not an absolute path", path.display()))
@@ -162,7 +180,7 @@ impl UserTables {
         } else {
             DeltaTableBuilder::from_url(url).and_then(|builder| builder.build())
         }
-        .map_err(delta_error(&table_name))?;
+        .map_err(delta_error(table_name))?;
         let mut write = delta.write(batches).with_save_mode(if made_by_sql {
             SaveMode::Overwrite
         } else {
@@ -171,15 +189,15 @@ impl UserTables {
         if made_by_sql {
             write = write.with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite);
         }
-        write.await.map_err(delta_error(&table_name))?;
-        let table = open_table(&schema_name, &table_name, &path).await?;
+        write.await.map_err(delta_error(table_name))?;
+        let table = open_table(schema_name, table_name, &path).await?;
         if made_by_sql {
-            schema.deregister_table(&table_name)?;
+            schema.deregister_table(table_name)?;
         }
         schema.register_table(table_name.clone(), table as Arc<dyn TableProvider>)?;
-        known.insert(key);
+        known.insert(key.clone());
         tracing::info!(table = %format!("{schema_name}.{table_name}"), "created a Delta table");
-        Ok(true)
+        Ok(())
     }
 
     /// Run `DROP TABLE` on a table SQL made: unregister it and delete its
@@ -192,6 +210,10 @@ impl UserTables {
         let Ok((schema_name, table_name, schema)) = resolve(ctx, &command.name) else {
             return Ok(false);
         };
+        if check_name("schema", &schema_name).is_err() || check_name("table", &table_name).is_err()
+        {
+            return Ok(false);
+        }
         let key = (schema_name.clone(), table_name.clone());
         if !known.contains(&key) {
             return Ok(false);
@@ -209,6 +231,57 @@ impl UserTables {
         tracing::info!(table = %format!("{schema_name}.{table_name}"), "dropped a Delta table");
         Ok(true)
     }
+}
+
+/// What a `CREATE TABLE` does with its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// `IF NOT EXISTS` of an existing table: nothing.
+    Keep,
+    /// Create it, or overwrite the SQL-made table of that name.
+    Write,
+}
+
+fn decide(
+    exists: bool,
+    made_by_sql: bool,
+    command: &CreateMemoryTable,
+    (schema_name, table_name): &(String, String),
+) -> DfResult<Decision> {
+    match (exists, command.if_not_exists, command.or_replace) {
+        (false, _, _) => Ok(Decision::Write),
+        (true, true, true) => Err(DataFusionError::Plan(
+            "IF NOT EXISTS and OR REPLACE cannot be used together".into(),
+        )),
+        (true, true, false) => Ok(Decision::Keep),
+        (true, false, false) => Err(DataFusionError::Plan(format!(
+            "relation \"{table_name}\" already exists"
+        ))),
+        (true, false, true) if made_by_sql => Ok(Decision::Write),
+        (true, false, true) => {
+            let domain = bianzhi_catalog::Catalog::builtin()
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .tables()
+                .iter()
+                .any(|t| &t.schema == schema_name && &t.name == table_name);
+            Err(DataFusionError::Plan(if domain {
+                format!("{schema_name}.{table_name} is a table of sql/schema.sql stored in the data directory; it cannot be dropped or replaced")
+            } else {
+                format!("{schema_name}.{table_name} is not a table made by CREATE TABLE (a view?); it cannot be replaced")
+            }))
+        }
+    }
+}
+
+/// A schema or table name SQL may store: it names a directory under
+/// `_user/`, so it cannot hold a path separator or start with a dot.
+fn check_name(kind: &str, name: &str) -> DfResult<()> {
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\', '\0']) {
+        return Err(DataFusionError::Plan(format!(
+            "invalid {kind} name \"{name}\": a table made by CREATE TABLE is stored as a directory, so the name cannot be empty, start with '.' or hold '/', '\\' or NUL"
+        )));
+    }
+    Ok(())
 }
 
 /// Every `<schema>/<table>` directory under `dir`.
@@ -322,7 +395,17 @@ fn storable(
                 .columns()
                 .iter()
                 .zip(schema.fields())
-                .map(|(column, field)| cast(column, field.data_type()))
+                .map(|(column, field)| {
+                    // An unsigned value too large for bigint is an error, not NULL.
+                    cast_with_options(
+                        column,
+                        field.data_type(),
+                        &CastOptions {
+                            safe: false,
+                            ..Default::default()
+                        },
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             RecordBatch::try_new(schema.clone(), columns)
         })

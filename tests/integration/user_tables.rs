@@ -96,6 +96,19 @@ fn tables_made_by_sql_survive_restarts_and_drop_removes_their_files() {
     run(data, "CREATE TABLE 编制台账 AS SELECT 1 AS n").unwrap();
     assert_eq!(run(data, "SELECT n FROM 编制台账").unwrap(), ["n", "1"]);
 
+    // A table given the name of a built-in view (after DROP VIEW) does not
+    // stop the next open: the view keeps its name.
+    let view = run(data, "SELECT count(*) AS n FROM monitor_calendar").unwrap();
+    run(
+        data,
+        "DROP VIEW monitor_calendar;\nCREATE TABLE monitor_calendar AS SELECT 1 AS n",
+    )
+    .unwrap();
+    assert_eq!(
+        run(data, "SELECT count(*) AS n FROM monitor_calendar").unwrap(),
+        view
+    );
+
     // A directory without a commit (a CREATE killed before committing) is
     // not a table and does not stop the data directory from opening.
     std::fs::create_dir_all(data_path.join("_user/public/half_made")).unwrap();

@@ -72,7 +72,7 @@ impl Conversion<'_> {
         first_line: u64,
         chunk_bytes: usize,
     ) -> Result<Converted, String> {
-        let chunks = record_chunks(text.as_bytes(), chunk_bytes);
+        let chunks = record_chunks(text.as_bytes(), delimiter, chunk_bytes);
         let results: Vec<Result<Converted, String>> = chunks
             .par_iter()
             .map(|chunk| {
@@ -84,8 +84,9 @@ impl Conversion<'_> {
         for result in results {
             let part = result?;
             if joined.rejected.len() >= self.max_errors {
-                joined.stopped_early = true;
-                break;
+                // As one pass: stopped early when any record follows.
+                joined.stopped_early |= !part.row_numbers.is_empty() || !part.rejected.is_empty();
+                continue;
             }
             joined.rejected.extend(part.rejected);
             joined.stopped_early |= part.stopped_early;
@@ -216,45 +217,51 @@ struct Chunk {
 }
 
 /// Cuts `bytes` into chunks of about `target` bytes, each ending after a
-/// line break that is outside quotes (an even number of `"` before it: a
-/// quoted field and a doubled `""` inside one each add two).
-fn record_chunks(bytes: &[u8], target: usize) -> Vec<Chunk> {
+/// line break outside quotes. Quotes are read as the CSV reader reads them:
+/// a `"` opens a quoted field only at the start of a field, `""` inside one
+/// is a quote, and a `"` inside an unquoted field (`12"`) is a character.
+fn record_chunks(bytes: &[u8], delimiter: u8, target: usize) -> Vec<Chunk> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        /// A `"` inside a quoted field: the end of it, or the first of `""`.
+        QuoteInQuoted,
+    }
     let mut chunks = Vec::new();
-    let (mut start, mut lines_before) = (0usize, 0u64);
-    let (mut quotes, mut lines) = (0u64, 0u64);
-    let mut position = 0usize;
-    while position < bytes.len() {
-        let goal = (start + target).min(bytes.len());
-        while position < goal {
-            match bytes[position] {
-                b'"' => quotes += 1,
-                b'\n' => lines += 1,
-                _ => {}
-            }
-            position += 1;
+    let (mut start, mut lines_before, mut lines) = (0usize, 0u64, 0u64);
+    let mut state = State::FieldStart;
+    for (position, &byte) in bytes.iter().enumerate() {
+        if byte == b'\n' {
+            lines += 1;
         }
-        // Carry on to a line break outside quotes.
-        while position < bytes.len() {
-            let byte = bytes[position];
-            position += 1;
-            match byte {
-                b'"' => quotes += 1,
-                b'\n' => {
-                    lines += 1;
-                    if quotes % 2 == 0 {
-                        break;
-                    }
-                }
-                _ => {}
-            }
+        state = match (state, byte) {
+            (State::Quoted, b'"') => State::QuoteInQuoted,
+            (State::Quoted, _) => State::Quoted,
+            (State::QuoteInQuoted, b'"') => State::Quoted,
+            (State::FieldStart, b'"') => State::Quoted,
+            (_, b'\n') => State::FieldStart,
+            (_, b'\r') => State::FieldStart,
+            (_, other) if other == delimiter => State::FieldStart,
+            _ => State::Unquoted,
+        };
+        if byte == b'\n' && state == State::FieldStart && position + 1 - start >= target {
+            chunks.push(Chunk {
+                start,
+                end: position + 1,
+                lines_before,
+            });
+            start = position + 1;
+            lines_before = lines;
         }
+    }
+    if start < bytes.len() {
         chunks.push(Chunk {
             start,
-            end: position,
+            end: bytes.len(),
             lines_before,
         });
-        start = position;
-        lines_before = lines;
     }
     chunks
 }
@@ -392,6 +399,12 @@ impl<'a> RowSink<'a> {
     }
 
     fn finish(mut self) -> Result<Converted, String> {
+        let max_errors = self.conversion.max_errors;
+        if self.out.rejected.len() > max_errors {
+            // The row that reached the limit may have had several.
+            self.out.rejected.truncate(max_errors);
+            self.out.stopped_early = true;
+        }
         if self.out.rejected.is_empty() && self.pending > 0 {
             self.out
                 .batches
@@ -477,6 +490,12 @@ mod tests {
                 text.push_str("\n财政统发工资,2024-01-01,h7,\"张\n三\",1001,应发工资,10.00,\n");
                 continue;
             }
+            if row == 20 {
+                // a stray quote inside an unquoted field, then a quoted line break
+                text.push_str("财政统发工资,2024-01-01,h20,王\"五,1001,应发工资,10.00,\n");
+                text.push_str("财政统发工资,2024-01-01,h21,\"赵\n六\",1001,应发工资,10.00,\n");
+                continue;
+            }
             text.push_str(&format!(
                 "社会保险,2024/{}/1,h{row},\"王, \"\"五\"\"\",{row},养老保险缴费,{row}.5,2024年1月{}日\n",
                 row % 12 + 1,
@@ -486,7 +505,7 @@ mod tests {
         for chunk_bytes in [1, 7, 64, 300, 1 << 20] {
             let converted = both_ways(&text, chunk_bytes, 10);
             assert!(converted.rejected.is_empty(), "{:?}", converted.rejected);
-            assert_eq!(converted.row_numbers.len(), 40);
+            assert_eq!(converted.row_numbers.len(), 41);
             // line numbers count the blank line and the line break inside quotes
             assert_eq!(converted.row_numbers[6..9], [8, 10, 12]);
         }
@@ -525,7 +544,7 @@ mod tests {
     #[test]
     fn chunks_end_at_line_breaks_outside_quotes() {
         let text = "a,b\n\"x\ny\",2\n\"say \"\"hi\"\"\n\",3\nlast,4";
-        let chunks = record_chunks(text.as_bytes(), 1);
+        let chunks = record_chunks(text.as_bytes(), b',', 1);
         assert_eq!(
             pieces(text, &chunks),
             [
@@ -540,12 +559,18 @@ mod tests {
             [0, 1, 3, 5]
         );
         // Large targets make one chunk; the pieces always cover the text.
-        let one = record_chunks(text.as_bytes(), 1 << 20);
+        let one = record_chunks(text.as_bytes(), b',', 1 << 20);
         assert_eq!(pieces(text, &one), [text]);
         for target in 1..text.len() + 2 {
-            let chunks = record_chunks(text.as_bytes(), target);
+            let chunks = record_chunks(text.as_bytes(), b',', target);
             assert_eq!(pieces(text, &chunks).concat(), text, "target {target}");
         }
-        assert!(record_chunks(b"", 4).is_empty());
+        assert!(record_chunks(b"", b',', 4).is_empty());
+        // A quote inside an unquoted field is a character: it opens nothing.
+        let stray = "12\",a\n\"x\ny\",b\nc\td\n";
+        assert_eq!(
+            pieces(stray, &record_chunks(stray.as_bytes(), b',', 1)),
+            ["12\",a\n", "\"x\ny\",b\n", "c\td\n"]
+        );
     }
 }

@@ -451,8 +451,9 @@ fn read_parquet(path: &Path) -> Result<SourceRows, String> {
 
 /// The rows of `COPY … FROM STDIN` data, numbered by line: PostgreSQL's
 /// text format (delimiter tab, `\N` for NULL, backslash escapes, an
-/// optional `\.` end line) or CSV (delimiter comma, an empty unquoted or
-/// quoted field is NULL — bianzhi does not keep empty strings apart).
+/// optional `\.` end line) or CSV (delimiter comma; the NULL string,
+/// default empty, is NULL only unquoted, so a quoted `""` is the empty
+/// string), as PostgreSQL reads them.
 pub(crate) fn copy_rows(text: &str, layout: &super::CopyLayout) -> Result<Vec<SourceRow>, String> {
     let delimiter = layout
         .delimiter

@@ -20,10 +20,19 @@
 //!   indexed under the same tokens.
 //! - **Size filter.** `Σ x̂_t ŷ_t ≤ max_t x̂_t · Σ_t ŷ_t`, both ways round,
 //!   drops candidates before they are scored.
-//! - **Verification.** Every candidate is scored with the very weights and
-//!   the same arithmetic, in the same order, as `func_similarity` (see
-//!   `WeightedTokens`), so the scores are bit-identical and the pair set is
-//!   exactly the brute-force one.
+//! - **Score accumulation.** While a row's prefix tokens are looked up, the
+//!   products of the shared tokens found are summed. A shared token not
+//!   found lies at or past the end of one of the two prefixes, so a
+//!   candidate whose sum plus the product of both rows' unit lengths from
+//!   there (Cauchy–Schwarz) falls short is dropped unscored.
+//! - **Verification.** Every remaining candidate is scored with the very
+//!   weights and the same arithmetic, in the same order, as
+//!   `func_similarity` (see `WeightedTokens`), so the scores are
+//!   bit-identical and the pair set is exactly the brute-force one; scoring
+//!   stops early once the products so far plus both rows' remaining unit
+//!   lengths cannot reach the threshold.
+//! - **Copies.** Identical texts (same side, same group) are joined once and
+//!   their matches given to every copy.
 //!
 //! The bounds are loosened by a relative `1e-9` so that rounding in the
 //! filters can only let more candidates through, never fewer. Tokenising and
@@ -448,43 +457,14 @@ impl TokenizedRows {
     /// `WeightedTokens::cosine`, term for term: products of shared bigrams
     /// summed in order, of shared words in order, the two sums added.
     fn cosine(&self, first: u32, second: u32) -> f64 {
-        let (first_norm, second_norm) = (self.norms[first as usize], self.norms[second as usize]);
-        if first_norm <= 0.0 || second_norm <= 0.0 {
-            return 0.0;
-        }
-        let (first_range, second_range) = (self.row_range(first), self.row_range(second));
-        let (left, right) = (
-            &self.tokens[first_range.clone()],
-            &self.tokens[second_range.clone()],
-        );
-        let left_weights = &self.token_weights[first_range];
-        let right_weights = &self.token_weights[second_range];
-        let (mut left_index, mut right_index) = (0, 0);
-        let (mut bigram_dot, mut word_dot) = (0.0, 0.0);
-        while left_index < left.len() && right_index < right.len() {
-            let token = left[left_index];
-            match token.cmp(&right[right_index]) {
-                std::cmp::Ordering::Less => left_index += 1,
-                std::cmp::Ordering::Greater => right_index += 1,
-                std::cmp::Ordering::Equal => {
-                    let product = left_weights[left_index] * right_weights[right_index];
-                    if token < self.bigram_count {
-                        bigram_dot += product;
-                    } else {
-                        word_dot += product;
-                    }
-                    left_index += 1;
-                    right_index += 1;
-                }
-            }
-        }
-        let dot = bigram_dot + word_dot;
-        (dot / (first_norm * second_norm).sqrt()).min(1.0)
+        self.cosine_reaching(first, second, f64::NEG_INFINITY)
+            .unwrap_or(0.0)
     }
 }
 
 impl TokenizedRows {
-    /// `cosine(first, second)` when it can reach `bound`, else `None` — given
+    /// `cosine(first, second)` when it can reach `bound`, else `None` (also
+    /// for a row without tokens) — given
     /// up as soon as the products summed so far plus what the rest of both
     /// rows can add (Cauchy–Schwarz on their remaining unit lengths) fall
     /// short. A score it returns is computed exactly as `cosine` computes it.
