@@ -221,39 +221,48 @@ struct Chunk {
 /// a `"` opens a quoted field only at the start of a field, `""` inside one
 /// is a quote, and a `"` inside an unquoted field (`12"`) is a character.
 fn record_chunks(bytes: &[u8], delimiter: u8, target: usize) -> Vec<Chunk> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum State {
-        FieldStart,
-        Unquoted,
-        Quoted,
-        /// A `"` inside a quoted field: the end of it, or the first of `""`.
-        QuoteInQuoted,
-    }
     let mut chunks = Vec::new();
-    let (mut start, mut lines_before, mut lines) = (0usize, 0u64, 0u64);
-    let mut state = State::FieldStart;
-    for (position, &byte) in bytes.iter().enumerate() {
-        if byte == b'\n' {
-            lines += 1;
+    let (mut start, mut lines_before) = (0usize, 0u64);
+    let mut position = 0usize;
+    let mut quoted = false;
+    // Jump from one byte that matters to the next (memchr), not byte by byte.
+    while position < bytes.len() {
+        if quoted {
+            match memchr::memchr(b'"', &bytes[position..]) {
+                None => break,
+                Some(at) => {
+                    let at = position + at;
+                    if bytes.get(at + 1) == Some(&b'"') {
+                        position = at + 2;
+                    } else {
+                        quoted = false;
+                        position = at + 1;
+                    }
+                }
+            }
+            continue;
         }
-        state = match (state, byte) {
-            (State::Quoted, b'"') => State::QuoteInQuoted,
-            (State::Quoted, _) => State::Quoted,
-            (State::QuoteInQuoted, b'"') => State::Quoted,
-            (State::FieldStart, b'"') => State::Quoted,
-            (_, b'\n') => State::FieldStart,
-            (_, b'\r') => State::FieldStart,
-            (_, other) if other == delimiter => State::FieldStart,
-            _ => State::Unquoted,
+        let Some(at) = memchr::memchr3(b'"', b'\n', b'\r', &bytes[position..]) else {
+            break;
         };
-        if byte == b'\n' && state == State::FieldStart && position + 1 - start >= target {
-            chunks.push(Chunk {
-                start,
-                end: position + 1,
-                lines_before,
-            });
-            start = position + 1;
-            lines_before = lines;
+        let at = position + at;
+        position = at + 1;
+        match bytes[at] {
+            b'"' => {
+                // Opens a quoted field only at the start of a field.
+                quoted =
+                    at == 0 || matches!(bytes[at - 1], b'\n' | b'\r') || bytes[at - 1] == delimiter;
+            }
+            b'\n' if position - start >= target => {
+                chunks.push(Chunk {
+                    start,
+                    end: position,
+                    lines_before,
+                });
+                lines_before += memchr::memchr_iter(b'\n', &bytes[start..position]).count() as u64;
+                start = position;
+            }
+            _ => {}
         }
     }
     if start < bytes.len() {
