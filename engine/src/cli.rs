@@ -508,14 +508,19 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Run {
             file,
             data_dir,
-            format: _,
-            out: Some(out),
+            format,
+            out,
         } => {
             let (name, text) = read_script(&file)?;
             let engine = Engine::open_with(&data_dir, EngineOptions::default())
                 .await
                 .with_context(|| format!("opening data directory {data_dir}"))?;
             let session = Session::new(&engine, Settings::default(), SessionIdentity::default())?;
+            let Some(out) = out else {
+                let stdout = std::io::stdout();
+                run_script(&session, &name, &text, format, &mut stdout.lock()).await?;
+                return Ok(ExitCode::SUCCESS);
+            };
             let written = run_script_to_files(&session, &name, &text, &out).await?;
             if written.is_empty() {
                 eprintln!(
@@ -526,22 +531,6 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             for (path, rows) in written {
                 println!("wrote {rows} rows to {}", path.display());
             }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Run {
-            file,
-            data_dir,
-            format,
-            out: None,
-        } => {
-            let (name, text) = read_script(&file)?;
-            let engine = Engine::open_with(&data_dir, EngineOptions::default())
-                .await
-                .with_context(|| format!("opening data directory {data_dir}"))?;
-            let session = Session::new(&engine, Settings::default(), SessionIdentity::default())?;
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
-            run_script(&session, &name, &text, format, &mut out).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::EvalText { eval_dir } => {

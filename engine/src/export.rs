@@ -157,15 +157,9 @@ pub async fn export(
             )))
         }
     };
-    let metadata = vec![KeyValue::new("bianzhi.query".to_string(), query.clone())];
+    let metadata = query_metadata(&query);
     let rows = match &options.out {
-        Some(path) => {
-            let file = AtomicFile::create(path)?;
-            let (rows, file) =
-                write_stream(stream, options.format, options.bom, metadata, file).await?;
-            file.commit()?;
-            rows
-        }
+        Some(path) => stream_to_file(stream, options.format, options.bom, metadata, path).await?,
         None => {
             let stdout = BufWriter::new(std::io::stdout());
             let (rows, mut stdout) =
@@ -195,12 +189,28 @@ pub async fn write_file(
             futures::stream::iter(batches.into_iter().map(Ok)),
         ),
     );
-    let metadata = vec![KeyValue::new(
+    stream_to_file(stream, format, false, query_metadata(query), path).await
+}
+
+/// The file's key-value metadata: the query the rows came from.
+fn query_metadata(query: &str) -> Vec<KeyValue> {
+    vec![KeyValue::new(
         "bianzhi.query".to_string(),
         query.to_string(),
-    )];
+    )]
+}
+
+/// Write `stream` to `path` through a temporary file renamed over it once
+/// complete; returns the row count.
+async fn stream_to_file(
+    stream: SendableRecordBatchStream,
+    format: ExportFormat,
+    bom: bool,
+    metadata: Vec<KeyValue>,
+    path: &Path,
+) -> Result<u64, ExportError> {
     let file = AtomicFile::create(path)?;
-    let (rows, file) = write_stream(stream, format, false, metadata, file).await?;
+    let (rows, file) = write_stream(stream, format, bom, metadata, file).await?;
     file.commit()?;
     Ok(rows)
 }

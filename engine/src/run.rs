@@ -7,7 +7,7 @@ use datafusion::arrow::array::RecordBatch;
 
 use crate::error::{Error, Result};
 use crate::output::{write_result, OutputFormat};
-use crate::script::split;
+use crate::script::{split, Statement};
 use crate::session::{Output, Session};
 
 /// What a script run did.
@@ -26,11 +26,7 @@ pub async fn run_script(
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> Result<RunSummary> {
-    let statements = split(text).map_err(|e| Error::Script {
-        file: file.to_string(),
-        line: e.line,
-        message: e.message,
-    })?;
+    let statements = statements_of(file, text)?;
     let mut summary = RunSummary {
         statements: 0,
         result_sets: 0,
@@ -40,15 +36,7 @@ pub async fn run_script(
         source: e,
     };
     for statement in &statements {
-        let output = session
-            .run_one(&statement.sql)
-            .await
-            .map_err(|e| Error::Statement {
-                file: file.to_string(),
-                statement: statement.number,
-                line: statement.line,
-                message: format!("[{}] {}", e.code, e.message),
-            })?;
+        let output = run_statement(session, file, statement).await?;
         summary.statements += 1;
         match output {
             Output::Rows { schema, batches } => {
@@ -86,22 +74,9 @@ pub async fn run_script_to_files(
     text: &str,
     out: &Path,
 ) -> Result<Vec<(PathBuf, u64)>> {
-    let statements = split(text).map_err(|e| Error::Script {
-        file: file.to_string(),
-        line: e.line,
-        message: e.message,
-    })?;
     let mut results = Vec::new();
-    for statement in &statements {
-        let output = session
-            .run_one(&statement.sql)
-            .await
-            .map_err(|e| Error::Statement {
-                file: file.to_string(),
-                statement: statement.number,
-                line: statement.line,
-                message: format!("[{}] {}", e.code, e.message),
-            })?;
+    for statement in &statements_of(file, text)? {
+        let output = run_statement(session, file, statement).await?;
         if let Output::Rows { schema, batches } = output {
             results.push((statement.sql.clone(), schema, batches));
         }
@@ -139,6 +114,28 @@ pub async fn run_script_to_files(
         written.push((path, rows));
     }
     Ok(written)
+}
+
+/// The statements of a script; a script that cannot be split names its line.
+fn statements_of(file: &str, text: &str) -> Result<Vec<Statement>> {
+    split(text).map_err(|e| Error::Script {
+        file: file.to_string(),
+        line: e.line,
+        message: e.message,
+    })
+}
+
+/// Runs one statement; a failure names the statement, its line and SQLSTATE.
+async fn run_statement(session: &Session, file: &str, statement: &Statement) -> Result<Output> {
+    session
+        .run_one(&statement.sql)
+        .await
+        .map_err(|e| Error::Statement {
+            file: file.to_string(),
+            statement: statement.number,
+            line: statement.line,
+            message: format!("[{}] {}", e.code, e.message),
+        })
 }
 
 /// `report.parquet`, 2 → `report-2.parquet`.

@@ -420,15 +420,13 @@ impl TokenizedRows {
         }
         let mut rest_lengths = vec![0.0; tokens.len()];
         for row in 0..norms.len() {
-            let length = norms[row].sqrt();
-            let mut squared = 0.0;
-            for index in (offsets[row]..offsets[row + 1]).rev() {
-                squared += token_weights[index] * token_weights[index];
-                rest_lengths[index] = if length > 0.0 {
-                    squared.sqrt() / length
-                } else {
-                    0.0
-                };
+            let (range, length) = (offsets[row]..offsets[row + 1], norms[row].sqrt());
+            if length > 0.0 {
+                fill_rest_lengths(
+                    &token_weights[range.clone()],
+                    length,
+                    &mut rest_lengths[range],
+                );
             }
         }
         Self {
@@ -511,6 +509,16 @@ impl TokenizedRows {
         }
         let dot = bigram_dot + word_dot;
         Some((dot / (first_norm * second_norm).sqrt()).min(1.0))
+    }
+}
+
+/// `rest[i] = √(Σ_{j ≥ i} weights[j]²) / length`: what the tail of a vector
+/// from `i` on can add to a cosine.
+fn fill_rest_lengths(weights: &[f64], length: f64, rest: &mut [f64]) {
+    let mut squared = 0.0;
+    for (weight, rest) in weights.iter().zip(rest.iter_mut()).rev() {
+        squared += weight * weight;
+        *rest = squared.sqrt() / length;
     }
 }
 
@@ -665,11 +673,11 @@ impl GroupIndex {
         let mut prefix_ends = Vec::with_capacity(rows.len());
         for member in 0..rows.len() {
             let (begin, end) = (ordered_offsets[member], ordered_offsets[member + 1]);
-            let mut squared = 0.0;
-            for index in (begin..end).rev() {
-                squared += ordered_units[index] * ordered_units[index];
-                ordered_rest[index] = squared.sqrt();
-            }
+            fill_rest_lengths(
+                &ordered_units[begin..end],
+                1.0,
+                &mut ordered_rest[begin..end],
+            );
             let prefix_end = begin + prefix_lengths[member];
             prefix_ends.push(if prefix_end < end {
                 ordered[prefix_end]
