@@ -1,13 +1,20 @@
 //! similar_pairs: the exact all-pairs join of duty texts at threshold 0.5,
-//! self-join of N texts synthesised from the generated 三定 clauses (the first
-//! part of one clause with the rest of another, so texts are distinct but
-//! share halves), N from BIANZHI_BENCH_SIZES (default `20000,100000`; add `1000000`
-//! if you have the time). Clauses come from the data directory in
-//! BIANZHI_BENCH_DATA, or from data generated at BIANZHI_BENCH_SCALE (default
-//! 0.1). When PostgreSQL answers `su postgres -c psql`, the same texts are
-//! loaded there and the pg_trgm GIN self-join `a.t % b.t` at
-//! `pg_trgm.similarity_threshold = 0.5` is timed for comparison, for N up to
-//! BIANZHI_BENCH_PG_MAX (default 20000) (a different
+//! self-join of N texts, N from BIANZHI_BENCH_SIZES (default `20000,100000`;
+//! add `1000000` if you have the time), on two corpora made from the
+//! generated 三定 clauses:
+//! - *halves*: the first part of one clause with the rest of another, so
+//!   texts are distinct but share halves, and every half recurs in a fixed
+//!   share of all texts (partners per text grow with N);
+//! - *jurisdictions*: `texts/jurisdiction_corpus.py` (run with python3),
+//!   families of one variant per jurisdiction (BIANZHI_BENCH_JURISDICTIONS,
+//!   default 10; 0 skips it) with the clauses' word frequencies, so partners
+//!   per text grow with the jurisdictions and pairs with N.
+//!
+//! Clauses come from the data directory in BIANZHI_BENCH_DATA, or from data
+//! generated at BIANZHI_BENCH_SCALE (default 0.1). When PostgreSQL answers
+//! `su postgres -c psql`, the same texts are loaded there and the pg_trgm GIN
+//! self-join `a.t % b.t` at `pg_trgm.similarity_threshold = 0.5` is timed for
+//! comparison, for N up to BIANZHI_BENCH_PG_MAX (default 20000) (a different
 //! measure — character trigrams — with the index built in the timing).
 //!
 //! It then times `func_similarity` as a scalar over BIANZHI_BENCH_PAIRS
@@ -70,6 +77,101 @@ fn synthesise(clauses: &[String], count: usize) -> Vec<String> {
             format!("{}{}", first.0, second.1)
         })
         .collect()
+}
+
+/// Times the self-join of `texts` (and pg_trgm's, up to `postgres_max`).
+fn compare(
+    corpus: &str,
+    texts: &[String],
+    weights: &bianzhi_udfs::text::TokenWeights,
+    postgres_max: usize,
+) -> anyhow::Result<()> {
+    let size = texts.len();
+    let rows: Vec<PairRow<'_>> = texts
+        .iter()
+        .enumerate()
+        .map(|(id, text)| PairRow {
+            id: id as i64,
+            group: 0,
+            text,
+        })
+        .collect();
+    let options = JoinOptions {
+        threshold: THRESHOLD,
+        top_k: None,
+        threads: 0,
+    };
+    let started = Instant::now();
+    let pairs = similar_pairs(&rows, None, weights, &options);
+    let ours = started.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "  {corpus:<13} N = {size:>8}  bianzhi similar_pairs      {ours:>10.1} ms  {} pairs",
+        pairs.len()
+    );
+    if size > postgres_max {
+        println!(
+            "  {corpus:<13} N = {size:>8}  pg_trgm not run (above BIANZHI_BENCH_PG_MAX = {postgres_max})"
+        );
+        return Ok(());
+    }
+    if let Some((index, join, count)) = postgres(texts)? {
+        println!(
+            "  {corpus:<13} N = {size:>8}  pg_trgm GIN index + % join {:>10.1} ms  ({index:.1} + {join:.1})  {count} pairs",
+            index + join
+        );
+        println!("  ratio postgres / bianzhi = {:.2}", (index + join) / ours);
+    }
+    Ok(())
+}
+
+/// `count` texts of the jurisdictions corpus, from `benches/texts/jurisdiction_corpus.py`.
+fn jurisdiction_texts(
+    temporary: &tempfile::TempDir,
+    clause_words: &[String],
+    count: usize,
+    jurisdictions: usize,
+) -> anyhow::Result<Vec<String>> {
+    let words_file = temporary.path().join("clause_words.csv");
+    let mut words = String::from("words\n");
+    for clause in clause_words {
+        words.push_str(clause);
+        words.push('\n');
+    }
+    std::fs::write(&words_file, words)?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/texts/jurisdiction_corpus.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(&words_file)
+        .arg(count.to_string())
+        .arg(jurisdictions.to_string())
+        .output()
+        .context("python3 is needed for the jurisdictions corpus")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // duty_id,org_id,version_year,seq,duty_text,valid_from; the texts hold
+    // no ASCII comma or quote (words of normalised text, ，and 。).
+    let csv = String::from_utf8(output.stdout)?;
+    let texts: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(',')?;
+            let (_, rest) = rest.split_once(',')?;
+            let (_, rest) = rest.split_once(',')?;
+            let (_, rest) = rest.split_once(',')?;
+            let (text, _) = rest.rsplit_once(',')?;
+            Some(text.to_string())
+        })
+        .collect();
+    anyhow::ensure!(
+        texts.len() == count,
+        "{script} gave {} texts, not {count}",
+        texts.len()
+    );
+    Ok(texts)
 }
 
 /// Milliseconds of the pg_trgm GIN self-join over `texts` (index build, then
@@ -348,21 +450,26 @@ fn main() -> anyhow::Result<()> {
             location
         }
     };
-    let (clauses, weights) = runtime.block_on(async {
+    let (clauses, clause_words, weights) = runtime.block_on(async {
         let engine = Engine::open(data.to_str().context("path")?).await?;
         let ctx = engine.session()?;
-        let batches = ctx
-            .sql("SELECT DISTINCT duty_text FROM org_duty ORDER BY duty_text")
-            .await?
-            .collect()
-            .await?;
-        let mut clauses = Vec::new();
-        for batch in batches {
-            let column = cast(batch.column(0), &DataType::Utf8)?;
-            let texts = column.as_string::<i32>();
-            clauses.extend((0..texts.len()).map(|row| texts.value(row).to_string()));
+        let mut columns = Vec::new();
+        for sql in [
+            "SELECT DISTINCT duty_text FROM org_duty ORDER BY duty_text",
+            "SELECT array_to_string(zh_tokens(duty_text, 'word'), ' ') \
+             FROM (SELECT DISTINCT duty_text FROM org_duty) ORDER BY 1",
+        ] {
+            let mut column = Vec::new();
+            for batch in ctx.sql(sql).await?.collect().await? {
+                let values = cast(batch.column(0), &DataType::Utf8)?;
+                let texts = values.as_string::<i32>();
+                column.extend((0..texts.len()).map(|row| texts.value(row).to_string()));
+            }
+            columns.push(column);
         }
-        anyhow::Ok((clauses, engine.text_weights()))
+        let clause_words = columns.pop().unwrap_or_default();
+        let clauses = columns.pop().unwrap_or_default();
+        anyhow::Ok((clauses, clause_words, engine.text_weights()))
     })?;
     anyhow::ensure!(!clauses.is_empty(), "no duty texts in {}", data.display());
     let sizes: Vec<usize> = std::env::var("BIANZHI_BENCH_SIZES")
@@ -380,41 +487,19 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_000);
+    let jurisdictions: usize = std::env::var("BIANZHI_BENCH_JURISDICTIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     for &size in &sizes {
         let texts = synthesise(&clauses, size);
-        let rows: Vec<PairRow<'_>> = texts
-            .iter()
-            .enumerate()
-            .map(|(id, text)| PairRow {
-                id: id as i64,
-                group: 0,
-                text,
-            })
-            .collect();
-        let options = JoinOptions {
-            threshold: THRESHOLD,
-            top_k: None,
-            threads: 0,
-        };
-        let started = Instant::now();
-        let pairs = similar_pairs(&rows, None, &weights, &options);
-        let ours = started.elapsed().as_secs_f64() * 1e3;
-        println!(
-            "  N = {size:>8}  bianzhi similar_pairs      {ours:>10.1} ms  {} pairs",
-            pairs.len()
-        );
-        if size > postgres_max {
-            println!(
-                "  N = {size:>8}  pg_trgm not run (above BIANZHI_BENCH_PG_MAX = {postgres_max})"
-            );
-            continue;
-        }
-        if let Some((index, join, count)) = postgres(&texts)? {
-            println!(
-                "  N = {size:>8}  pg_trgm GIN index + % join {:>10.1} ms  ({index:.1} + {join:.1})  {count} pairs",
-                index + join
-            );
-            println!("  ratio postgres / bianzhi = {:.2}", (index + join) / ours);
+        compare("halves", &texts, &weights, postgres_max)?;
+    }
+    if jurisdictions > 0 {
+        println!("  jurisdictions corpus: {jurisdictions} jurisdictions");
+        for &size in &sizes {
+            let texts = jurisdiction_texts(&temporary, &clause_words, size, jurisdictions)?;
+            compare("jurisdictions", &texts, &weights, postgres_max)?;
         }
     }
     let pair_count: usize = std::env::var("BIANZHI_BENCH_PAIRS")

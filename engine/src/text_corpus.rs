@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use bianzhi_udfs::text::TokenWeights;
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
-use futures::StreamExt;
 
 use crate::error::Result;
 
@@ -18,19 +18,44 @@ use crate::error::Result;
 pub const CORPUS_SQL: &str =
     "SELECT duty_text AS text FROM org_duty UNION ALL SELECT item_name AS text FROM power_item";
 
-/// Document frequencies over the corpus, streamed batch by batch.
+/// Document frequencies over the corpus, counted on all cores: each thread
+/// counts a share of the texts and the counts are added up (the same numbers
+/// as one pass, in any order).
 pub async fn corpus_weights(ctx: &SessionContext) -> Result<Arc<TokenWeights>> {
-    let mut weights = TokenWeights::uniform();
-    let mut stream = ctx.sql(CORPUS_SQL).await?.execute_stream().await?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let column = cast(batch.column(0), &DataType::Utf8)?;
-        let texts = column.as_string::<i32>();
-        for row in 0..texts.len() {
-            if texts.is_valid(row) {
-                weights.add_text(texts.value(row));
+    let mut texts = Vec::new();
+    for batch in ctx.sql(CORPUS_SQL).await?.collect().await? {
+        texts.push(cast(batch.column(0), &DataType::Utf8)?);
+    }
+    let weights = tokio::task::spawn_blocking(move || count_documents(&texts))
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    Ok(Arc::new(weights))
+}
+
+fn count_documents(columns: &[ArrayRef]) -> TokenWeights {
+    let texts: Vec<&str> = columns
+        .iter()
+        .flat_map(|column| {
+            let texts = column.as_string::<i32>();
+            (0..texts.len())
+                .filter(|&row| texts.is_valid(row))
+                .map(move |row| texts.value(row))
+        })
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = texts.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let counters: Vec<_> = texts
+            .chunks(chunk)
+            .map(|share| scope.spawn(move || TokenWeights::from_texts(share.iter().copied())))
+            .collect();
+        let mut weights = TokenWeights::uniform();
+        for counter in counters {
+            match counter.join() {
+                Ok(counted) => weights.merge(&counted),
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-    }
-    Ok(Arc::new(weights))
+        weights
+    })
 }

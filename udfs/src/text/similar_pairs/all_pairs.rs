@@ -18,25 +18,33 @@
 //!   shared token would, and the score would stay below the threshold. Each
 //!   row is indexed under its prefix tokens and looks up the earlier rows
 //!   indexed under the same tokens.
+//! - **First shared token.** Postings hold each row's unit weight and the
+//!   length of its unit vector after the token. When a probing row first
+//!   meets another in the postings, every other shared token lies later in
+//!   both rows, so the product there plus both lengths after it bounds the
+//!   score; a row failing it is dropped for this probe.
 //! - **Size filter.** `Σ x̂_t ŷ_t ≤ max_t x̂_t · Σ_t ŷ_t`, both ways round,
 //!   drops candidates before they are scored.
 //! - **Score accumulation.** While a row's prefix tokens are looked up, the
 //!   products of the shared tokens found are summed. A shared token not
-//!   found lies at or past the end of one of the two prefixes, so a
-//!   candidate whose sum plus the product of both rows' unit lengths from
-//!   there (Cauchy–Schwarz) falls short is dropped unscored.
+//!   found lies after the last one found and at or past the end of one of
+//!   the two prefixes, so a candidate whose sum plus the product of both
+//!   rows' unit lengths from there (Cauchy–Schwarz) falls short is dropped
+//!   unscored.
 //! - **Verification.** Every remaining candidate is scored with the very
 //!   weights and the same arithmetic, in the same order, as
 //!   `func_similarity` (see `WeightedTokens`), so the scores are
-//!   bit-identical and the pair set is exactly the brute-force one; scoring
-//!   stops early once the products so far plus both rows' remaining unit
-//!   lengths cannot reach the threshold.
+//!   bit-identical and the pair set is exactly the brute-force one. The
+//!   probing row's weights are spread over the vocabulary (`ScatteredRow`),
+//!   so a candidate is scored by walking its own tokens only.
 //! - **Copies.** Identical texts (same side, same group) are joined once and
 //!   their matches given to every copy.
 //!
 //! The bounds are loosened by a relative `1e-9` so that rounding in the
-//! filters can only let more candidates through, never fewer. Tokenising and
-//! probing run on all cores (`std::thread::scope`).
+//! filters can only let more candidates through, never fewer. Tokenising,
+//! probing and sorting run on all cores (`std::thread::scope`): a large
+//! group's members are shared among the threads, small groups (a
+//! department's clauses) are taken one per thread.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -138,19 +146,29 @@ pub fn similar_pairs(
     let mut groups: Vec<(u32, Vec<u32>)> = groups.into_iter().collect();
     groups.sort_unstable_by_key(|(group, _)| *group);
     let two_sided = right.is_some();
-    let mut scratch = GroupScratch::new(corpus.vocabulary_len());
+    let join = GroupJoin {
+        corpus: &corpus,
+        sides: &sides,
+        two_sided,
+        threshold: options.threshold,
+    };
+    // Large groups one after the other, each probed on all cores; small
+    // ones (a department's clauses) side by side, one per core at a time.
+    let (large, small): (Vec<_>, Vec<_>) = groups
+        .into_iter()
+        .map(|(_, members)| members)
+        .partition(|members| members.len() >= SHARED_GROUP_SIZE);
     let mut distinct_matches = Vec::new();
-    for (_, members) in groups {
-        let group = GroupIndex::new(
+    let mut scratch = GroupScratch::new(corpus.vocabulary_len());
+    for members in large {
+        join.index(members, &mut scratch).probe(
             &corpus,
-            members,
-            &sides,
-            two_sided,
             options.threshold,
-            &mut scratch,
+            threads,
+            &mut distinct_matches,
         );
-        group.probe(&corpus, options.threshold, threads, &mut distinct_matches);
     }
+    join.small_groups(small, threads, &mut distinct_matches);
     tracing::debug!(
         distinct_matches = distinct_matches.len(),
         seconds = started.elapsed().as_secs_f64(),
@@ -169,7 +187,7 @@ pub fn similar_pairs(
         "similar_pairs: copies added"
     );
     let left_len = right.map(|_| left.len());
-    finish(&rows, left_len, matches, options.top_k)
+    finish(&rows, left_len, matches, options.top_k, threads)
 }
 
 /// The matches of distinct texts as matches of rows: every copy of one
@@ -198,11 +216,15 @@ fn with_copies(
         }
     }
     if !two_sided {
+        let mut scattered = ScatteredRow::new(corpus.vocabulary_len());
         for (text, rows) in copies.iter().enumerate() {
             if rows.len() < 2 {
                 continue;
             }
-            let score = corpus.cosine(text as u32, text as u32);
+            let text = text as u32;
+            scattered.load(corpus, text);
+            let score = corpus.cosine_scattered(text, &scattered, text);
+            scattered.unload(corpus, text);
             if score < threshold {
                 continue;
             }
@@ -216,12 +238,81 @@ fn with_copies(
     matches
 }
 
+/// Groups of at least this many members are probed on all cores at once.
+const SHARED_GROUP_SIZE: usize = 1024;
+
+/// What every group of one join shares.
+struct GroupJoin<'a> {
+    corpus: &'a TokenizedRows,
+    sides: &'a [u8],
+    two_sided: bool,
+    threshold: f64,
+}
+
+impl GroupJoin<'_> {
+    fn index(&self, members: Vec<u32>, scratch: &mut GroupScratch) -> GroupIndex {
+        GroupIndex::new(
+            self.corpus,
+            members,
+            self.sides,
+            self.two_sided,
+            self.threshold,
+            scratch,
+        )
+    }
+
+    /// Joins each of `groups` on one thread, `threads` groups at a time.
+    fn small_groups(
+        &self,
+        groups: Vec<Vec<u32>>,
+        threads: usize,
+        matches: &mut Vec<(u32, u32, f64)>,
+    ) {
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut scratch = GroupScratch::new(self.corpus.vocabulary_len());
+            let mut found = Vec::new();
+            loop {
+                let group = next.fetch_add(1, Ordering::Relaxed);
+                let Some(members) = groups.get(group) else {
+                    break;
+                };
+                let index = self.index(members.clone(), &mut scratch);
+                let counter = AtomicUsize::new(0);
+                found.extend(index.probe_blocks(
+                    self.corpus,
+                    self.threshold,
+                    &counter,
+                    &mut scratch.scattered,
+                ));
+            }
+            found
+        };
+        let threads = threads.clamp(1, groups.len().max(1));
+        if threads == 1 {
+            matches.extend(work());
+            return;
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+            for handle in handles {
+                matches.extend(
+                    handle
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                );
+            }
+        });
+    }
+}
+
 /// Orients, filters and orders the matches of row pairs.
 fn finish(
     rows: &[PairRow<'_>],
     left_len: Option<usize>,
     matches: Vec<(u32, u32, f64)>,
     top_k: Option<usize>,
+    threads: usize,
 ) -> Vec<ScoredPair> {
     let mut pairs = Vec::with_capacity(matches.len());
     for (first_row, second_row, score) in matches {
@@ -255,16 +346,13 @@ fn finish(
         }
     }
     match top_k {
-        None => {
-            pairs.sort_unstable_by(|a, b| {
-                (a.left_id, a.right_id)
-                    .cmp(&(b.left_id, b.right_id))
-                    .then(a.score.total_cmp(&b.score))
-            });
-            pairs
-        }
+        None => sort_on_threads(pairs, threads, |a, b| {
+            (a.left_id, a.right_id)
+                .cmp(&(b.left_id, b.right_id))
+                .then(a.score.total_cmp(&b.score))
+        }),
         Some(k) => {
-            pairs.sort_unstable_by(|a, b| {
+            let pairs = sort_on_threads(pairs, threads, |a, b| {
                 a.left_id
                     .cmp(&b.left_id)
                     .then(b.score.total_cmp(&a.score))
@@ -287,13 +375,73 @@ fn finish(
     }
 }
 
+/// `items` sorted by `order`: one share per thread sorted at once, then the
+/// sorted shares merged (tens of millions of pairs at low thresholds).
+fn sort_on_threads<T, F>(mut items: Vec<T>, threads: usize, order: F) -> Vec<T>
+where
+    T: Copy + Send,
+    F: Fn(&T, &T) -> std::cmp::Ordering + Sync,
+{
+    const SORT_ALONE_BELOW: usize = 1 << 16;
+    if threads < 2 || items.len() < SORT_ALONE_BELOW {
+        items.sort_unstable_by(&order);
+        return items;
+    }
+    let share = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        for chunk in items.chunks_mut(share) {
+            scope.spawn(|| chunk.sort_unstable_by(&order));
+        }
+    });
+    let shares: Vec<&[T]> = items.chunks(share).collect();
+    let mut runs: Vec<Vec<T>> = shares
+        .chunks(2)
+        .map(|two| match two {
+            [first, second] => merge_sorted(first, second, &order),
+            one => one.concat(),
+        })
+        .collect();
+    drop(items);
+    while runs.len() > 1 {
+        let mut merged = Vec::with_capacity(runs.len().div_ceil(2));
+        let mut pending = runs.into_iter();
+        while let Some(first) = pending.next() {
+            merged.push(match pending.next() {
+                Some(second) => merge_sorted(&first, &second, &order),
+                None => first,
+            });
+        }
+        runs = merged;
+    }
+    runs.pop().unwrap_or_default()
+}
+
+fn merge_sorted<T: Copy>(
+    first: &[T],
+    second: &[T],
+    order: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Vec<T> {
+    let mut merged = Vec::with_capacity(first.len() + second.len());
+    let (mut i, mut j) = (0, 0);
+    while i < first.len() && j < second.len() {
+        if order(&second[j], &first[i]).is_lt() {
+            merged.push(second[j]);
+            j += 1;
+        } else {
+            merged.push(first[i]);
+            i += 1;
+        }
+    }
+    merged.extend_from_slice(&first[i..]);
+    merged.extend_from_slice(&second[j..]);
+    merged
+}
+
 /// Every row's distinct tokens as ranks into one vocabulary ordered like
 /// `func_similarity`'s token lists (bigrams by packed value, then words as
 /// strings), each with its weight `(1 + ln tf) · idf` in that row, and each
 /// row's squared norm as `func_similarity` sums it.
 struct TokenizedRows {
-    /// Ranks below this are bigrams, the others words.
-    bigram_count: u32,
     /// The corpus weight (idf) of each rank: ties in the token order.
     rank_weights: Vec<f64>,
     /// Row `r`'s ranks, ascending, and their weights in that row:
@@ -301,11 +449,9 @@ struct TokenizedRows {
     tokens: Vec<u32>,
     token_weights: Vec<f64>,
     offsets: Vec<usize>,
+    /// Where each row's words begin in `tokens` (its bigrams come first).
+    word_starts: Vec<usize>,
     norms: Vec<f64>,
-    /// For each token of a row, the length of the row's unit vector from
-    /// that token on (`√(Σ_{j ≥ i} w_j²) / |x|`), and 0 after the last:
-    /// what the rest of a row can still add to a cosine.
-    rest_lengths: Vec<f64>,
 }
 
 /// Weighted tokens of a contiguous chunk of rows, with chunk-local word ids
@@ -391,6 +537,7 @@ impl TokenizedRows {
         let mut offsets = Vec::with_capacity(rows.len() + 1);
         offsets.push(0);
         let mut norms = Vec::with_capacity(rows.len());
+        let mut word_starts = Vec::with_capacity(rows.len());
         for chunk in &chunks {
             let word_ranks: Vec<u32> = chunk
                 .word_names
@@ -408,6 +555,7 @@ impl TokenizedRows {
                     tokens.push(bigram_vocabulary.partition_point(|v| *v < bigram) as u32);
                     token_weights.push(weight);
                 }
+                word_starts.push(tokens.len());
                 for &(id, weight) in
                     &chunk.words[chunk.word_offsets[row]..chunk.word_offsets[row + 1]]
                 {
@@ -418,25 +566,13 @@ impl TokenizedRows {
                 offsets.push(tokens.len());
             }
         }
-        let mut rest_lengths = vec![0.0; tokens.len()];
-        for row in 0..norms.len() {
-            let (range, length) = (offsets[row]..offsets[row + 1], norms[row].sqrt());
-            if length > 0.0 {
-                fill_rest_lengths(
-                    &token_weights[range.clone()],
-                    length,
-                    &mut rest_lengths[range],
-                );
-            }
-        }
         Self {
-            bigram_count,
             rank_weights,
             tokens,
             token_weights,
             offsets,
+            word_starts,
             norms,
-            rest_lengths,
         }
     }
 
@@ -451,64 +587,73 @@ impl TokenizedRows {
     fn row_tokens(&self, row: u32) -> &[u32] {
         &self.tokens[self.row_range(row)]
     }
+}
 
-    /// `WeightedTokens::cosine`, term for term: products of shared bigrams
-    /// summed in order, of shared words in order, the two sums added.
-    fn cosine(&self, first: u32, second: u32) -> f64 {
-        self.cosine_reaching(first, second, f64::NEG_INFINITY)
-            .unwrap_or(0.0)
+/// The length of `member`'s unit vector after the token at `index` (0 after
+/// its last token).
+fn rest_after(ordered_rest: &[f64], ordered_offsets: &[usize], member: usize, index: usize) -> f64 {
+    if index + 1 < ordered_offsets[member + 1] {
+        ordered_rest[index + 1]
+    } else {
+        0.0
+    }
+}
+
+/// One row's weights spread over the whole vocabulary (0 for tokens it lacks),
+/// so that many partners can be scored against it without merging token
+/// lists: one load per partner token, no unpredictable branches.
+struct ScatteredRow {
+    weights: Vec<f64>,
+}
+
+impl ScatteredRow {
+    fn new(vocabulary: usize) -> Self {
+        Self {
+            weights: vec![0.0; vocabulary],
+        }
+    }
+
+    fn load(&mut self, corpus: &TokenizedRows, row: u32) {
+        let range = corpus.row_range(row);
+        for (&token, &weight) in corpus.tokens[range.clone()]
+            .iter()
+            .zip(&corpus.token_weights[range])
+        {
+            self.weights[token as usize] = weight;
+        }
+    }
+
+    fn unload(&mut self, corpus: &TokenizedRows, row: u32) {
+        for &token in corpus.row_tokens(row) {
+            self.weights[token as usize] = 0.0;
+        }
     }
 }
 
 impl TokenizedRows {
-    /// `cosine(first, second)` when it can reach `bound`, else `None` (also
-    /// for a row without tokens) — given
-    /// up as soon as the products summed so far plus what the rest of both
-    /// rows can add (Cauchy–Schwarz on their remaining unit lengths) fall
-    /// short. A score it returns is computed exactly as `cosine` computes it.
-    fn cosine_reaching(&self, first: u32, second: u32, bound: f64) -> Option<f64> {
-        let (first_norm, second_norm) = (self.norms[first as usize], self.norms[second as usize]);
+    /// `cosine(row, other)` with `row` loaded in `scattered`, bit for bit:
+    /// walking `other`'s tokens in order adds the same products in the same
+    /// order, and the products of tokens `row` lacks are `+0.0`, which
+    /// leave a sum of positive terms unchanged.
+    fn cosine_scattered(&self, row: u32, scattered: &ScatteredRow, other: u32) -> f64 {
+        let (first_norm, second_norm) = (self.norms[row as usize], self.norms[other as usize]);
         if first_norm <= 0.0 || second_norm <= 0.0 {
-            return None;
+            return 0.0;
         }
-        let scale = 1.0 / (first_norm * second_norm).sqrt();
-        let (first_range, second_range) = (self.row_range(first), self.row_range(second));
-        let (left, right) = (
-            &self.tokens[first_range.clone()],
-            &self.tokens[second_range.clone()],
-        );
-        let (left_rest, right_rest) = (
-            &self.rest_lengths[first_range.clone()],
-            &self.rest_lengths[second_range.clone()],
-        );
-        let left_weights = &self.token_weights[first_range];
-        let right_weights = &self.token_weights[second_range];
-        let (mut left_index, mut right_index) = (0, 0);
-        let (mut bigram_dot, mut word_dot) = (0.0, 0.0);
-        while left_index < left.len() && right_index < right.len() {
-            if (bigram_dot + word_dot) * scale + left_rest[left_index] * right_rest[right_index]
-                < bound
+        let range = self.row_range(other);
+        let words_start = self.word_starts[other as usize];
+        let dot_over = |range: std::ops::Range<usize>| {
+            let mut dot = 0.0;
+            for (&token, &weight) in self.tokens[range.clone()]
+                .iter()
+                .zip(&self.token_weights[range])
             {
-                return None;
+                dot += scattered.weights[token as usize] * weight;
             }
-            let token = left[left_index];
-            match token.cmp(&right[right_index]) {
-                std::cmp::Ordering::Less => left_index += 1,
-                std::cmp::Ordering::Greater => right_index += 1,
-                std::cmp::Ordering::Equal => {
-                    let product = left_weights[left_index] * right_weights[right_index];
-                    if token < self.bigram_count {
-                        bigram_dot += product;
-                    } else {
-                        word_dot += product;
-                    }
-                    left_index += 1;
-                    right_index += 1;
-                }
-            }
-        }
-        let dot = bigram_dot + word_dot;
-        Some((dot / (first_norm * second_norm).sqrt()).min(1.0))
+            dot
+        };
+        let dot = dot_over(range.start..words_start) + dot_over(words_start..range.end);
+        (dot / (first_norm * second_norm).sqrt()).min(1.0)
     }
 }
 
@@ -528,6 +673,7 @@ struct GroupScratch {
     frequency: Vec<u32>,
     position: Vec<u32>,
     touched: Vec<u32>,
+    scattered: ScatteredRow,
 }
 
 impl GroupScratch {
@@ -536,6 +682,48 @@ impl GroupScratch {
             frequency: vec![0; vocabulary],
             position: vec![0; vocabulary],
             touched: Vec::new(),
+            scattered: ScatteredRow::new(vocabulary),
+        }
+    }
+}
+
+/// Per-thread arrays of a group's probe, indexed by member.
+struct ProbeScratch {
+    /// What the member probed last found of each other member, in one
+    /// place: the probe's cost is the cache misses of these lookups.
+    met: Vec<Met>,
+    /// The candidates of the member probed last.
+    candidates: Vec<u32>,
+    /// Candidates that passed the size filter, for the trace log.
+    after_size: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Met {
+    /// The member that last met this one (so each candidate is taken once).
+    by: u32,
+    /// Index (into `ordered`) of the last shared token found in `by`.
+    last_index: u32,
+    /// Products of the shared prefix tokens found (-∞: dropped unscored).
+    accumulated: f64,
+    /// This member's unit length after the last shared token found.
+    rest: f64,
+}
+
+impl ProbeScratch {
+    fn new(members: usize) -> Self {
+        Self {
+            met: vec![
+                Met {
+                    by: u32::MAX,
+                    last_index: 0,
+                    accumulated: 0.0,
+                    rest: 0.0,
+                };
+                members
+            ],
+            candidates: Vec::new(),
+            after_size: 0,
         }
     }
 }
@@ -556,18 +744,20 @@ struct GroupIndex {
     ordered_units: Vec<f64>,
     ordered_rest: Vec<f64>,
     /// The first position past each member's prefix (the vocabulary size
-    /// when the whole row is prefix).
-    prefix_ends: Vec<u32>,
+    /// when the whole row is prefix), and the length of the member's unit
+    /// vector from there on.
+    prefix_ends: Vec<(u32, f64)>,
     /// Each member's largest unit weight and the sum of its unit weights:
     /// the size filter.
-    largest_unit_weights: Vec<f64>,
-    unit_weight_sums: Vec<f64>,
+    sizes: Vec<(f64, f64)>,
     /// Posting lists per side: members (ascending) whose prefix holds a
     /// position, `postings[side][starts[side][p]..starts[side][p + 1]]`.
     starts: [Vec<usize>; 2],
     postings: [Vec<u32>; 2],
-    /// The member's unit weight at the posting's position, alike.
+    /// The member's unit weight at the posting's position, and the length
+    /// of its unit vector after that position, alike.
     posting_units: [Vec<f64>; 2],
+    posting_rests: [Vec<f64>; 2],
     two_sided: bool,
     /// The threshold loosened by `SLACK`.
     bound: f64,
@@ -612,8 +802,7 @@ impl GroupIndex {
         let mut ordered_weights: Vec<(u32, f64)> = Vec::new();
         let mut ordered_offsets = vec![0];
         let mut largest_at_position = vec![0.0f64; order.len()];
-        let mut largest_unit_weights = Vec::with_capacity(rows.len());
-        let mut unit_weight_sums = Vec::with_capacity(rows.len());
+        let mut sizes = Vec::with_capacity(rows.len());
         for &row in &rows {
             let length = corpus.norms[row as usize].sqrt();
             let start = ordered_weights.len();
@@ -633,8 +822,7 @@ impl GroupIndex {
                 largest = largest.max(unit);
                 sum += unit;
             }
-            largest_unit_weights.push(largest);
-            unit_weight_sums.push(sum);
+            sizes.push((largest, sum));
             ordered_offsets.push(ordered_weights.len());
         }
 
@@ -680,9 +868,9 @@ impl GroupIndex {
             );
             let prefix_end = begin + prefix_lengths[member];
             prefix_ends.push(if prefix_end < end {
-                ordered[prefix_end]
+                (ordered[prefix_end], ordered_rest[prefix_end])
             } else {
-                order.len() as u32
+                (order.len() as u32, 0.0)
             });
         }
         let mut starts = [vec![0usize; order.len() + 1], vec![0usize; order.len() + 1]];
@@ -707,6 +895,7 @@ impl GroupIndex {
             vec![0.0f64; starts[0][order.len()]],
             vec![0.0f64; starts[1][order.len()]],
         ];
+        let mut posting_rests = posting_units.clone();
         for member in 0..rows.len() {
             let side = usize::from(member_sides[member]);
             let begin = ordered_offsets[member];
@@ -714,6 +903,8 @@ impl GroupIndex {
                 let slot = &mut fill[side][ordered[index] as usize];
                 postings[side][*slot] = member as u32;
                 posting_units[side][*slot] = ordered_units[index];
+                posting_rests[side][*slot] =
+                    rest_after(&ordered_rest, &ordered_offsets, member, index);
                 *slot += 1;
             }
         }
@@ -732,11 +923,11 @@ impl GroupIndex {
             ordered_units,
             ordered_rest,
             prefix_ends,
-            largest_unit_weights,
-            unit_weight_sums,
+            sizes,
             starts,
             postings,
             posting_units,
+            posting_rests,
             two_sided,
             bound,
         }
@@ -751,44 +942,15 @@ impl GroupIndex {
         threads: usize,
         matches: &mut Vec<(u32, u32, f64)>,
     ) {
-        let members = self.rows.len();
-        if members < 2 {
+        if self.rows.len() < 2 {
             return;
         }
         let next = AtomicUsize::new(0);
         let work = || {
-            let mut found = Vec::new();
-            let mut seen = vec![u32::MAX; members];
-            let mut accumulated = vec![0.0f64; members];
-            let mut candidates = Vec::new();
-            let mut scored = 0usize;
-            loop {
-                let block = next.fetch_add(PROBE_BLOCK, Ordering::Relaxed);
-                if block >= members {
-                    break;
-                }
-                for member in block..(block + PROBE_BLOCK).min(members) {
-                    self.probe_member(member, &mut seen, &mut accumulated, &mut candidates);
-                    let row = self.rows[member];
-                    scored += candidates.len();
-                    for &candidate in &candidates {
-                        let other = self.rows[candidate as usize];
-                        if let Some(score) = corpus.cosine_reaching(row, other, self.bound) {
-                            if score >= threshold {
-                                found.push((row, other, score));
-                            }
-                        }
-                    }
-                }
-            }
-            tracing::trace!(
-                scored,
-                found = found.len(),
-                "similar_pairs: candidates of one thread"
-            );
-            found
+            let mut scattered = ScatteredRow::new(corpus.vocabulary_len());
+            self.probe_blocks(corpus, threshold, &next, &mut scattered)
         };
-        let threads = if members < 1024 { 1 } else { threads.max(1) };
+        let threads = threads.max(1);
         if threads == 1 {
             matches.extend(work());
             return;
@@ -805,67 +967,152 @@ impl GroupIndex {
         });
     }
 
+    /// Probes blocks of members, taking the next block from `next` until
+    /// none is left, and returns the matches found.
+    fn probe_blocks(
+        &self,
+        corpus: &TokenizedRows,
+        threshold: f64,
+        next: &AtomicUsize,
+        scattered: &mut ScatteredRow,
+    ) -> Vec<(u32, u32, f64)> {
+        let members = self.rows.len();
+        let mut found = Vec::new();
+        if members < 2 {
+            return found;
+        }
+        let mut probe = ProbeScratch::new(members);
+        let mut scored = 0usize;
+        loop {
+            let block = next.fetch_add(PROBE_BLOCK, Ordering::Relaxed);
+            if block >= members {
+                break;
+            }
+            for member in block..(block + PROBE_BLOCK).min(members) {
+                self.probe_member(member, &mut probe);
+                if probe.candidates.is_empty() {
+                    continue;
+                }
+                let row = self.rows[member];
+                scored += probe.candidates.len();
+                scattered.load(corpus, row);
+                for &candidate in &probe.candidates {
+                    let other = self.rows[candidate as usize];
+                    let score = corpus.cosine_scattered(row, scattered, other);
+                    if score >= threshold {
+                        found.push((row, other, score));
+                    }
+                }
+                scattered.unload(corpus, row);
+            }
+        }
+        if members >= SHARED_GROUP_SIZE {
+            tracing::trace!(
+                after_size = probe.after_size,
+                scored,
+                found = found.len(),
+                "similar_pairs: candidates of one thread"
+            );
+        }
+        found
+    }
+
     /// The earlier members sharing a prefix token with `member` that can
     /// still reach the threshold, each once.
     ///
     /// Candidates come from the postings of `member`'s prefix tokens, which
     /// hold the other members' prefixes; the products of the tokens found
     /// there are summed on the way (`accumulated`). A shared token they miss
-    /// lies at or past the end of one of the two prefixes, so what the
-    /// missed tokens add is at most the product of both rows' unit lengths
-    /// from the earlier of the two prefix ends (Cauchy–Schwarz); a
-    /// candidate whose sum plus that cannot reach the threshold is dropped
-    /// unscored. So is one failing the size filter.
-    fn probe_member(
-        &self,
-        member: usize,
-        seen: &mut [u32],
-        accumulated: &mut [f64],
-        candidates: &mut Vec<u32>,
-    ) {
+    /// lies at or past the end of one of the two prefixes, so past the last
+    /// shared token found, and what the missed tokens add is at most the
+    /// product of both rows' unit lengths after that token (`last_rests`,
+    /// read from the postings, no lookup) and, tighter, from the earlier of
+    /// the two prefix ends (Cauchy–Schwarz); a candidate whose sum plus
+    /// either cannot reach the threshold is dropped unscored. So is one
+    /// failing the size filter. The tighter bound needs a search in one of
+    /// the two token lists, so it is only taken for candidates the looser
+    /// ones keep.
+    fn probe_member(&self, member: usize, probe: &mut ProbeScratch) {
+        let ProbeScratch {
+            met,
+            candidates,
+            after_size,
+        } = probe;
         candidates.clear();
         let side = usize::from(self.sides[member]);
         let other_side = if self.two_sided { 1 - side } else { side };
-        let (starts, postings, units) = (
+        let (starts, postings, units, rests) = (
             &self.starts[other_side],
             &self.postings[other_side],
             &self.posting_units[other_side],
+            &self.posting_rests[other_side],
         );
-        let (largest, sum) = (
-            self.largest_unit_weights[member],
-            self.unit_weight_sums[member],
-        );
+        let (largest, sum) = self.sizes[member];
         let begin = self.ordered_offsets[member];
         for index in begin..begin + self.prefix_lengths[member] {
             let (position, unit) = (self.ordered[index] as usize, self.ordered_units[index]);
+            let member_rest = rest_after(&self.ordered_rest, &self.ordered_offsets, member, index);
             let range = starts[position]..starts[position + 1];
             let list = &postings[range.clone()];
-            let list_units = &units[range];
+            let (list_units, list_rests) = (&units[range.clone()], &rests[range]);
             let end = list.partition_point(|&other| (other as usize) < member);
-            for (&other, &other_unit) in list[..end].iter().zip(list_units) {
-                let other_index = other as usize;
-                if seen[other_index] != member as u32 {
-                    seen[other_index] = member as u32;
-                    // Size filter: the dot product of unit vectors is at most
-                    // either one's largest weight times the other's weight sum.
-                    if largest * self.unit_weight_sums[other_index] < self.bound
-                        || self.largest_unit_weights[other_index] * sum < self.bound
+            for ((&other, &other_unit), &other_rest) in
+                list[..end].iter().zip(list_units).zip(list_rests)
+            {
+                let found = &mut met[other as usize];
+                if found.by != member as u32 {
+                    found.by = member as u32;
+                    // First shared token: every other one lies after it in
+                    // both rows, so this product plus both rest lengths
+                    // bounds the score. Then the size filter: the dot
+                    // product of unit vectors is at most either one's
+                    // largest weight times the other's weight sum.
+                    let (other_largest, other_sum) = self.sizes[other as usize];
+                    if (unit * other_unit) * (1.0 + SLACK) + member_rest * other_rest < self.bound
+                        || largest * other_sum < self.bound
+                        || other_largest * sum < self.bound
                     {
-                        accumulated[other_index] = f64::NEG_INFINITY;
+                        found.accumulated = f64::NEG_INFINITY;
                         continue;
                     }
-                    accumulated[other_index] = 0.0;
+                    found.accumulated = 0.0;
                     candidates.push(other);
                 }
-                accumulated[other_index] += unit * other_unit;
+                found.accumulated += unit * other_unit;
+                // The member's prefix is walked in token order: the last
+                // rest lengths written are the smallest.
+                found.last_index = index as u32;
+                found.rest = other_rest;
             }
         }
-        let member_end = self.prefix_ends[member];
+        *after_size += candidates.len();
+        let (member_end, member_end_rest) = self.prefix_ends[member];
+        let bound = self.bound;
         candidates.retain(|&other| {
             let other = other as usize;
-            let from = member_end.min(self.prefix_ends[other]);
-            let rest = self.rest_from(member, from) * self.rest_from(other, from);
-            accumulated[other] * (1.0 + SLACK) + rest >= self.bound
+            let Met {
+                last_index,
+                accumulated,
+                rest: other_rest,
+                ..
+            } = met[other];
+            let found = accumulated * (1.0 + SLACK);
+            let member_rest = rest_after(
+                &self.ordered_rest,
+                &self.ordered_offsets,
+                member,
+                last_index as usize,
+            );
+            if found + member_rest * other_rest < bound {
+                return false;
+            }
+            let (other_end, other_end_rest) = self.prefix_ends[other];
+            if other_end < member_end {
+                found + self.rest_from(member, other_end) * other_end_rest >= bound
+            } else {
+                found + member_end_rest * other_rest >= bound
+                    && found + member_end_rest * self.rest_from(other, member_end) >= bound
+            }
         });
     }
 
@@ -1066,7 +1313,7 @@ mod tests {
 
     #[test]
     fn large_group_probes_on_several_threads() {
-        // More than 1024 rows in one group: the threaded path.
+        // More than SHARED_GROUP_SIZE rows in one group: the threaded path.
         let texts = random_texts(1500, 3);
         let rows = rows(&texts, 1, 0);
         let weights = TokenWeights::from_texts(&texts);
@@ -1080,6 +1327,16 @@ mod tests {
             &found,
             &brute_force(&rows, None, &weights, 0.5, None),
             "1500 rows",
+        );
+        // One large group beside many small ones, joined side by side.
+        let mut mixed = rows.clone();
+        for (index, row) in mixed.iter_mut().enumerate().skip(1100) {
+            row.group = 1 + index as u32 % 40;
+        }
+        assert_same(
+            &similar_pairs(&mixed, None, &weights, &options),
+            &brute_force(&mixed, None, &weights, 0.5, None),
+            "1100 rows in one group, 400 in 40",
         );
     }
 
@@ -1097,12 +1354,11 @@ mod tests {
         let mut scratch = GroupScratch::new(corpus.vocabulary_len());
         let sides = vec![0u8; rows.len()];
         let group = GroupIndex::new(&corpus, members, &sides, false, 0.8, &mut scratch);
-        let (mut seen, mut candidates) = (vec![u32::MAX; rows.len()], Vec::new());
-        let mut accumulated = vec![0.0; rows.len()];
+        let mut probe = ProbeScratch::new(group.rows.len());
         let mut scored = 0usize;
         for member in 0..group.rows.len() {
-            group.probe_member(member, &mut seen, &mut accumulated, &mut candidates);
-            scored += candidates.len();
+            group.probe_member(member, &mut probe);
+            scored += probe.candidates.len();
         }
         let all = group.rows.len() * (group.rows.len() - 1) / 2;
         assert!(scored * 10 < all, "{scored} of {all} pairs scored");
@@ -1174,6 +1430,32 @@ mod tests {
                     let expected = brute_force(&left, Some(&right), &weights, threshold, top_k);
                     assert_same(&found, &expected, &format!("two tables {case}"));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn sorting_on_threads_equals_one_sort() {
+        let mut random = Random(0x5eed);
+        // Above the size sorted alone, with repeats so ties occur, and
+        // lengths that do not divide evenly among the threads.
+        for length in [10, 70_001, 200_003] {
+            let items: Vec<(u32, u32)> = (0..length)
+                .map(|index| (random.below(5000) as u32, index as u32))
+                .collect();
+            let mut expected = items.clone();
+            expected.sort_unstable_by_key(|item| item.0);
+            for threads in [1, 2, 3, 5] {
+                let sorted = sort_on_threads(items.clone(), threads, |a, b| a.0.cmp(&b.0));
+                assert_eq!(sorted.len(), length, "{threads} threads");
+                let keys: Vec<u32> = sorted.iter().map(|item| item.0).collect();
+                let expected_keys: Vec<u32> = expected.iter().map(|item| item.0).collect();
+                assert_eq!(keys, expected_keys, "{threads} threads, {length} items");
+                let mut all = sorted.clone();
+                all.sort_unstable();
+                let mut original = items.clone();
+                original.sort_unstable();
+                assert_eq!(all, original, "the same items, {threads} threads");
             }
         }
     }
