@@ -694,7 +694,9 @@ struct ProbeScratch {
     met: Vec<Met>,
     /// The candidates of the member probed last.
     candidates: Vec<u32>,
-    /// Candidates that passed the size filter, for the trace log.
+    /// Posting entries walked, and candidates that passed the first-token
+    /// and size filters, for the trace log.
+    walked: usize,
     after_size: usize,
 }
 
@@ -723,6 +725,7 @@ impl ProbeScratch {
                 members
             ],
             candidates: Vec::new(),
+            walked: 0,
             after_size: 0,
         }
     }
@@ -1008,6 +1011,7 @@ impl GroupIndex {
         }
         if members >= SHARED_GROUP_SIZE {
             tracing::trace!(
+                walked = probe.walked,
                 after_size = probe.after_size,
                 scored,
                 found = found.len(),
@@ -1036,6 +1040,7 @@ impl GroupIndex {
         let ProbeScratch {
             met,
             candidates,
+            walked,
             after_size,
         } = probe;
         candidates.clear();
@@ -1056,6 +1061,7 @@ impl GroupIndex {
             let list = &postings[range.clone()];
             let (list_units, list_rests) = (&units[range.clone()], &rests[range]);
             let end = list.partition_point(|&other| (other as usize) < member);
+            *walked += end;
             for ((&other, &other_unit), &other_rest) in
                 list[..end].iter().zip(list_units).zip(list_rests)
             {
