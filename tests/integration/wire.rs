@@ -120,6 +120,20 @@ impl TestServer {
     }
 }
 
+/// Sends `csv` to `COPY person (…) FROM STDIN WITH (FORMAT csv)`: the
+/// rows copied, or the server's error.
+async fn copy_person_csv(
+    client: &tokio_postgres::Client,
+    csv: &'static str,
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = client
+        .copy_in("COPY person (person_id, id_hash, id_masked, person_name, gender, birth_date) FROM STDIN WITH (FORMAT csv)")
+        .await?;
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(csv.as_bytes())).await?;
+    sink.finish().await
+}
+
 fn code(error: &tokio_postgres::Error) -> String {
     error
         .as_db_error()
@@ -625,17 +639,12 @@ async fn copy_from_stdin_loads_rows_in_one_commit() {
     );
 
     // A repeated key rejects everything with 23505, the line, and commits nothing.
-    let sink = client
-        .copy_in("COPY person (person_id, id_hash, id_masked, person_name, gender, birth_date) FROM STDIN WITH (FORMAT csv)")
-        .await
-        .unwrap();
-    futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(
-        "3,h3,m3,王五,男,1990-01-01\n1,h1,m1,张三,男,1990-01-01\n".as_bytes(),
-    ))
+    let error = copy_person_csv(
+        &client,
+        "3,h3,m3,王五,男,1990-01-01\n1,h1,m1,张三,男,1990-01-01\n",
+    )
     .await
-    .unwrap();
-    let error = sink.finish().await.unwrap_err();
+    .unwrap_err();
     assert_eq!(code(&error), "23505");
     let message = error.as_db_error().unwrap().message().to_string();
     assert!(
@@ -651,34 +660,21 @@ async fn copy_from_stdin_loads_rows_in_one_commit() {
 
     // CSV as PostgreSQL reads it: a quoted "" is the empty string (a value,
     // so a NOT NULL column takes it), an unquoted empty field is NULL.
-    let sink = client
-        .copy_in("COPY person (person_id, id_hash, id_masked, person_name, gender, birth_date) FROM STDIN WITH (FORMAT csv)")
-        .await
-        .unwrap();
-    futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(
-        "8,h8,m8,\"\",女,1990-01-01\n".as_bytes(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(sink.finish().await.unwrap(), 1);
+    assert_eq!(
+        copy_person_csv(&client, "8,h8,m8,\"\",女,1990-01-01\n")
+            .await
+            .unwrap(),
+        1
+    );
     let name: String = client
         .query_one("SELECT person_name FROM person WHERE person_id = 8", &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(name, "");
-    let sink = client
-        .copy_in("COPY person (person_id, id_hash, id_masked, person_name, gender, birth_date) FROM STDIN WITH (FORMAT csv)")
+    let error = copy_person_csv(&client, "7,h7,m7,,男,1990-01-01\n")
         .await
-        .unwrap();
-    futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(
-        "7,h7,m7,,男,1990-01-01\n".as_bytes(),
-    ))
-    .await
-    .unwrap();
-    let error = sink.finish().await.unwrap_err();
+        .unwrap_err();
     assert_eq!(code(&error), "23502");
     client
         .execute("DELETE FROM person WHERE person_id = 8", &[])

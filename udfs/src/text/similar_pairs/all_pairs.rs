@@ -288,22 +288,31 @@ impl GroupJoin<'_> {
             }
             found
         };
-        let threads = threads.clamp(1, groups.len().max(1));
-        if threads == 1 {
-            matches.extend(work());
-            return;
-        }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-            for handle in handles {
-                matches.extend(
-                    handle
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                );
-            }
-        });
+        on_threads(threads.min(groups.len()), work, matches);
     }
+}
+
+/// Runs `work` on `threads` threads at once (on this one when there is one)
+/// and appends what each returns to `matches`; the threads share their work
+/// through counters inside `work`.
+fn on_threads<W>(threads: usize, work: W, matches: &mut Vec<(u32, u32, f64)>)
+where
+    W: Fn() -> Vec<(u32, u32, f64)> + Sync,
+{
+    if threads <= 1 {
+        matches.extend(work());
+        return;
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(&work)).collect();
+        for handle in handles {
+            matches.extend(
+                handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+        }
+    });
 }
 
 /// Orients, filters and orders the matches of row pairs.
@@ -953,21 +962,7 @@ impl GroupIndex {
             let mut scattered = ScatteredRow::new(corpus.vocabulary_len());
             self.probe_blocks(corpus, threshold, &next, &mut scattered)
         };
-        let threads = threads.max(1);
-        if threads == 1 {
-            matches.extend(work());
-            return;
-        }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-            for handle in handles {
-                matches.extend(
-                    handle
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                );
-            }
-        });
+        on_threads(threads, work, matches);
     }
 
     /// Probes blocks of members, taking the next block from `next` until
