@@ -742,7 +742,7 @@ impl ProbeScratch {
 
 /// Inverted index over the prefixes of one group's rows.
 struct GroupIndex {
-    /// Members (rows of the group) by increasing norm.
+    /// Members (rows of the group) in the order of their token lists.
     rows: Vec<u32>,
     sides: Vec<u8>,
     /// Members' tokens as positions in the group's token order, ascending:
@@ -778,17 +778,12 @@ struct GroupIndex {
 impl GroupIndex {
     fn new(
         corpus: &TokenizedRows,
-        mut rows: Vec<u32>,
+        rows: Vec<u32>,
         sides: &[u8],
         two_sided: bool,
         threshold: f64,
         scratch: &mut GroupScratch,
     ) -> Self {
-        rows.sort_unstable_by(|&a, &b| {
-            corpus.norms[a as usize]
-                .total_cmp(&corpus.norms[b as usize])
-                .then(a.cmp(&b))
-        });
         // Token order: rarest within the group first, then heaviest.
         for &row in &rows {
             for &token in corpus.row_tokens(row) {
@@ -837,6 +832,31 @@ impl GroupIndex {
             sizes.push((largest, sum));
             ordered_offsets.push(ordered_weights.len());
         }
+        // Members in the order of their token lists, so that texts sharing
+        // their rarest tokens are neighbours: the members probed one after
+        // the other walk the same postings and meet the same members, which
+        // are then still in cache. (Any order finds every pair once; none
+        // of the bounds depends on it.)
+        let positions = |member: usize| {
+            ordered_weights[ordered_offsets[member]..ordered_offsets[member + 1]]
+                .iter()
+                .map(|(position, _)| *position)
+        };
+        let mut by_tokens: Vec<usize> = (0..rows.len()).collect();
+        by_tokens
+            .sort_unstable_by(|&a, &b| positions(a).cmp(positions(b)).then(rows[a].cmp(&rows[b])));
+        let mut sorted_weights = Vec::with_capacity(ordered_weights.len());
+        let mut sorted_offsets = Vec::with_capacity(ordered_offsets.len());
+        sorted_offsets.push(0);
+        for &member in &by_tokens {
+            sorted_weights.extend_from_slice(
+                &ordered_weights[ordered_offsets[member]..ordered_offsets[member + 1]],
+            );
+            sorted_offsets.push(sorted_weights.len());
+        }
+        let rows: Vec<u32> = by_tokens.iter().map(|&member| rows[member]).collect();
+        let sizes: Vec<(f64, f64)> = by_tokens.iter().map(|&member| sizes[member]).collect();
+        let (ordered_weights, ordered_offsets) = (sorted_weights, sorted_offsets);
 
         // A member's prefix ends where no partner could reach the threshold
         // on the tokens left: by Cauchy–Schwarz the rest contributes at most
