@@ -158,7 +158,17 @@ impl Engine {
             engine.data.clone(),
             &engine.tables,
         ));
-        engine.text_weights = text_corpus::corpus_weights(&ctx).await?;
+        let mut corpus_versions = Vec::new();
+        for name in text_corpus::CORPUS_TABLES {
+            corpus_versions.push(
+                match engine.tables.iter().find(|(def, _)| def.name == name) {
+                    Some((_, table)) => table.version().await?,
+                    None => None,
+                },
+            );
+        }
+        engine.text_weights =
+            text_corpus::corpus_weights(&ctx, engine.data.root(), &corpus_versions).await?;
         engine
             .compat
             .load_descriptions(&ctx, engine.data.catalog())

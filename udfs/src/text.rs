@@ -58,7 +58,7 @@ pub use similar_pairs::{
 pub use similarity::SimilarityFunc;
 pub use strict_word_similarity::StrictWordSimilarityFunc;
 pub use text_sim::TextSimFunc;
-pub use token_weights::TokenWeights;
+pub use token_weights::{CountsError, TokenWeights};
 pub use trgm_match::TrgmMatchFunc;
 pub use word_similarity::WordSimilarityFunc;
 pub use zh_normalize::ZhNormalizeFunc;

@@ -2,8 +2,29 @@
 //! `func_similarity`.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use super::normalize::{pack_bigram, NormalizedText};
+
+/// First line of [`TokenWeights::to_counts_text`]'s format.
+const COUNTS_HEADER: &str = "bianzhi token counts 1";
+
+/// A counts text [`TokenWeights::from_counts_text`] cannot read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("token counts, line {line}: {problem}")]
+pub struct CountsError {
+    pub line: usize,
+    pub problem: &'static str,
+}
+
+/// Texts whose tokens change when normalising or segmenting changes: a
+/// count saved by another tokenizer must not be taken for this one's.
+const FINGERPRINT_TEXTS: [&str; 4] = [
+    "負責全市道路交通安全管理工作（含城市快速路）",
+    "组织实施机构编制实名制管理，ＡＢＣ 12３",
+    "拟订自然资源和国土空间规划及测绘、极地、深海等法律法规草案",
+    "承担市委、市政府交办的其他任务。",
+];
 
 /// How many documents (duty clauses) contain each token, over a corpus of
 /// `documents` texts. Bigrams and jieba words are counted separately: the
@@ -101,6 +122,101 @@ impl TokenWeights {
     pub(crate) fn packed_bigram_weight(&self, bigram: u64) -> f64 {
         self.idf(self.bigram_documents.get(&bigram).copied().unwrap_or(0))
     }
+
+    /// The counts as text, one token a line (sorted, so equal counts give
+    /// equal texts), for saving: see [`Self::from_counts_text`]. `None` if a
+    /// word holds a tab or a line break (normalised words never do).
+    pub fn to_counts_text(&self) -> Option<String> {
+        let mut text = format!("{COUNTS_HEADER}\ndocuments\t{}\n", self.documents);
+        let mut bigrams: Vec<_> = self.bigram_documents.iter().collect();
+        bigrams.sort_unstable();
+        for (bigram, count) in bigrams {
+            // Writing to a String cannot fail.
+            let _ = writeln!(text, "b\t{bigram}\t{count}");
+        }
+        let mut words: Vec<_> = self.word_documents.iter().collect();
+        words.sort_unstable();
+        for (word, count) in words {
+            if word.contains(['\t', '\n', '\r']) {
+                return None;
+            }
+            let _ = writeln!(text, "w\t{word}\t{count}");
+        }
+        Some(text)
+    }
+
+    /// Counts saved by [`Self::to_counts_text`].
+    pub fn from_counts_text(text: &str) -> Result<Self, CountsError> {
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .map(|(index, line)| (index + 1, line));
+        let problem = |line, problem| CountsError { line, problem };
+        match lines.next() {
+            Some((_, COUNTS_HEADER)) => {}
+            _ => return Err(problem(1, "not a token counts text")),
+        }
+        let documents = match lines.next() {
+            Some((_, line)) => line
+                .strip_prefix("documents\t")
+                .and_then(|count| count.parse().ok())
+                .ok_or(problem(2, "expected documents and a count"))?,
+            None => return Err(problem(2, "expected documents and a count")),
+        };
+        let mut weights = Self {
+            documents,
+            ..Self::default()
+        };
+        for (number, line) in lines {
+            let mut fields = line.split('\t');
+            let (Some(kind), Some(token), Some(count), None) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                return Err(problem(number, "expected kind, token and count"));
+            };
+            let count: u64 = count
+                .parse()
+                .map_err(|_| problem(number, "count is not a number"))?;
+            match kind {
+                "b" => {
+                    let bigram = token
+                        .parse()
+                        .map_err(|_| problem(number, "bigram is not a packed number"))?;
+                    weights.bigram_documents.insert(bigram, count);
+                }
+                "w" => {
+                    weights.word_documents.insert(token.to_string(), count);
+                }
+                _ => return Err(problem(number, "kind is neither b nor w")),
+            }
+        }
+        Ok(weights)
+    }
+
+    /// A number that changes when the tokens of texts change (normalising,
+    /// segmenting, packing bigrams), to tell saved counts of another
+    /// tokenizer. FNV-1a over the tokens of fixed texts: the same on every
+    /// platform and build.
+    pub fn tokenizer_fingerprint() -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut add = |bytes: &[u8]| {
+            for &byte in bytes {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for text in FINGERPRINT_TEXTS {
+            let normalized = NormalizedText::new(text);
+            for bigram in normalized.bigram_set() {
+                add(&bigram.to_le_bytes());
+            }
+            for word in normalized.word_set() {
+                add(word.as_bytes());
+                add(&[0]);
+            }
+            add(&[1]);
+        }
+        hash
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +247,43 @@ mod tests {
         let weights = TokenWeights::uniform();
         assert_eq!(weights.bigram_weight("负责"), 1.0);
         assert_eq!(weights.word_weight("机构编制"), 1.0);
+    }
+
+    #[test]
+    fn counts_text_round_trips_and_names_bad_lines() {
+        let weights = TokenWeights::from_texts(["负责全市档案工作", "組織實施交通管理", "。"]);
+        let text = weights.to_counts_text().unwrap();
+        assert_eq!(TokenWeights::from_counts_text(&text), Ok(weights.clone()));
+        assert_eq!(
+            TokenWeights::from_counts_text(&TokenWeights::uniform().to_counts_text().unwrap()),
+            Ok(TokenWeights::uniform())
+        );
+        let bad = text.replacen("\nw\t", "\nw\tx\t", 1);
+        let line = bad.lines().position(|l| l.starts_with("w\tx\t")).unwrap() + 1;
+        assert_eq!(
+            TokenWeights::from_counts_text(&bad),
+            Err(CountsError {
+                line,
+                problem: "expected kind, token and count"
+            })
+        );
+        assert_eq!(
+            TokenWeights::from_counts_text("something else")
+                .unwrap_err()
+                .line,
+            1
+        );
+        assert_eq!(
+            TokenWeights::from_counts_text(&text.replace("documents\t2", "documents\tmany"))
+                .unwrap_err()
+                .line,
+            2
+        );
+        // The fingerprint is a pure function of the tokenizer.
+        assert_eq!(
+            TokenWeights::tokenizer_fingerprint(),
+            TokenWeights::tokenizer_fingerprint()
+        );
     }
 
     #[test]
