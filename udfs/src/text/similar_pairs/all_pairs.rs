@@ -19,10 +19,12 @@
 //!   row is indexed under its prefix tokens and looks up the earlier rows
 //!   indexed under the same tokens.
 //! - **First shared token.** Postings hold each row's unit weight and the
-//!   length of its unit vector after the token. When a probing row first
-//!   meets another in the postings, every other shared token lies later in
-//!   both rows, so the product there plus both lengths after it bounds the
-//!   score; a row failing it is dropped for this probe.
+//!   length of its unit vector after the token. At a matching pair's first
+//!   shared token every other shared token lies later in both rows, so the
+//!   product there plus both lengths after it bounds the score. A probing
+//!   row takes another as a candidate at the first posting entry passing
+//!   this bound; an entry failing it, if it was their first shared token,
+//!   shows that they cannot match, so it is not recorded at all.
 //! - **Size filter.** `Σ x̂_t ŷ_t ≤ max_t x̂_t · Σ_t ŷ_t`, both ways round,
 //!   drops candidates before they are scored.
 //! - **Score accumulation.** While a row's prefix tokens are looked up, the
@@ -698,8 +700,10 @@ impl GroupScratch {
 
 /// Per-thread arrays of a group's probe, indexed by member.
 struct ProbeScratch {
-    /// What the member probed last found of each other member, in one
-    /// place: the probe's cost is the cache misses of these lookups.
+    /// One bit per member: taken as a candidate by the member probed last.
+    /// Most posting entries only read this (a few kilobytes, in cache).
+    taken: Vec<u64>,
+    /// What the member probed last found of each candidate.
     met: Vec<Met>,
     /// The candidates of the member probed last.
     candidates: Vec<u32>,
@@ -709,13 +713,11 @@ struct ProbeScratch {
     after_size: usize,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Met {
-    /// The member that last met this one (so each candidate is taken once).
-    by: u32,
-    /// Index (into `ordered`) of the last shared token found in `by`.
+    /// Index (into `ordered`) of the last shared token found.
     last_index: u32,
-    /// Products of the shared prefix tokens found (-∞: dropped unscored).
+    /// Products of the shared prefix tokens found.
     accumulated: f64,
     /// This member's unit length after the last shared token found.
     rest: f64,
@@ -724,15 +726,8 @@ struct Met {
 impl ProbeScratch {
     fn new(members: usize) -> Self {
         Self {
-            met: vec![
-                Met {
-                    by: u32::MAX,
-                    last_index: 0,
-                    accumulated: 0.0,
-                    rest: 0.0,
-                };
-                members
-            ],
+            taken: vec![0; members.div_ceil(64)],
+            met: vec![Met::default(); members],
             candidates: Vec::new(),
             walked: 0,
             after_size: 0,
@@ -1040,19 +1035,27 @@ impl GroupIndex {
     /// still reach the threshold, each once.
     ///
     /// Candidates come from the postings of `member`'s prefix tokens, which
-    /// hold the other members' prefixes; the products of the tokens found
-    /// there are summed on the way (`accumulated`). A shared token they miss
-    /// lies at or past the end of one of the two prefixes, so past the last
-    /// shared token found, and what the missed tokens add is at most the
-    /// product of both rows' unit lengths after that token (`last_rests`,
-    /// read from the postings, no lookup) and, tighter, from the earlier of
-    /// the two prefix ends (Cauchy–Schwarz); a candidate whose sum plus
-    /// either cannot reach the threshold is dropped unscored. So is one
-    /// failing the size filter. The tighter bound needs a search in one of
-    /// the two token lists, so it is only taken for candidates the looser
-    /// ones keep.
+    /// hold the other members' prefixes. A member is taken at the first
+    /// entry where it passes the first-token and size filters, and the
+    /// products of its entries are summed from there (`accumulated`). For a
+    /// matching pair that entry is their first shared token: it lies in
+    /// both prefixes, and the filters bound the score there. So a member
+    /// failing at an entry is not recorded (most entries only read one bit):
+    /// if that was their first shared token they cannot match, and whether
+    /// it is taken later and then dropped or scored changes nothing.
+    ///
+    /// For a matching pair, a shared token the walk missed lies at or past
+    /// the end of one of the two prefixes, so past the last shared token
+    /// found, and what the missed tokens add is at most the product of both
+    /// rows' unit lengths after that token (read from the postings, no
+    /// lookup) and, tighter, from the earlier of the two prefix ends
+    /// (Cauchy–Schwarz); a candidate whose sum plus either cannot reach the
+    /// threshold is dropped unscored. The tighter bound needs a search in one
+    /// of the two token lists, so it is only taken for candidates the looser
+    /// one keeps.
     fn probe_member(&self, member: usize, probe: &mut ProbeScratch) {
         let ProbeScratch {
+            taken,
             met,
             candidates,
             walked,
@@ -1080,33 +1083,43 @@ impl GroupIndex {
             for ((&other, &other_unit), &other_rest) in
                 list[..end].iter().zip(list_units).zip(list_rests)
             {
-                let found = &mut met[other as usize];
-                if found.by != member as u32 {
-                    found.by = member as u32;
-                    // First shared token: every other one lies after it in
-                    // both rows, so this product plus both rest lengths
-                    // bounds the score. Then the size filter: the dot
-                    // product of unit vectors is at most either one's
-                    // largest weight times the other's weight sum.
-                    let (other_largest, other_sum) = self.sizes[other as usize];
-                    if (unit * other_unit) * (1.0 + SLACK) + member_rest * other_rest < self.bound
-                        || largest * other_sum < self.bound
-                        || other_largest * sum < self.bound
-                    {
-                        found.accumulated = f64::NEG_INFINITY;
-                        continue;
-                    }
-                    found.accumulated = 0.0;
-                    candidates.push(other);
+                let (word, bit) = (other as usize / 64, 1u64 << (other % 64));
+                let product = unit * other_unit;
+                if taken[word] & bit != 0 {
+                    let found = &mut met[other as usize];
+                    found.accumulated += product;
+                    // The member's prefix is walked in token order: the
+                    // last rest lengths written are the smallest.
+                    found.last_index = index as u32;
+                    found.rest = other_rest;
+                    continue;
                 }
-                found.accumulated += unit * other_unit;
-                // The member's prefix is walked in token order: the last
-                // rest lengths written are the smallest.
-                found.last_index = index as u32;
-                found.rest = other_rest;
+                // Not taken yet: taken here if this can be their first shared
+                // token. Every other shared token lies after it in both rows,
+                // so this product plus both rest lengths bounds the score.
+                // Then the size filter: the dot product of unit vectors is at
+                // most either one's largest weight times the other's weight
+                // sum.
+                if product * (1.0 + SLACK) + member_rest * other_rest < self.bound {
+                    continue;
+                }
+                let (other_largest, other_sum) = self.sizes[other as usize];
+                if largest * other_sum < self.bound || other_largest * sum < self.bound {
+                    continue;
+                }
+                taken[word] |= bit;
+                met[other as usize] = Met {
+                    last_index: index as u32,
+                    accumulated: product,
+                    rest: other_rest,
+                };
+                candidates.push(other);
             }
         }
         *after_size += candidates.len();
+        for &other in candidates.iter() {
+            taken[other as usize / 64] &= !(1u64 << (other % 64));
+        }
         let (member_end, member_end_rest) = self.prefix_ends[member];
         let bound = self.bound;
         candidates.retain(|&other| {
@@ -1115,7 +1128,6 @@ impl GroupIndex {
                 last_index,
                 accumulated,
                 rest: other_rest,
-                ..
             } = met[other];
             let found = accumulated * (1.0 + SLACK);
             let member_rest = rest_after(
