@@ -735,6 +735,21 @@ impl ProbeScratch {
     }
 }
 
+/// What the filters read of one member, together: the candidate checks read
+/// it at the first entry passing the first-token bound and again once the
+/// walk is over, when it is still in cache.
+#[derive(Clone, Copy)]
+struct MemberBounds {
+    /// The largest unit weight and the sum of the unit weights: the size
+    /// filter.
+    largest: f64,
+    sum: f64,
+    /// The first position past the prefix (the vocabulary size when the
+    /// whole row is prefix), and the length of the unit vector from there on.
+    prefix_end: u32,
+    prefix_end_rest: f64,
+}
+
 /// Inverted index over the prefixes of one group's rows.
 struct GroupIndex {
     /// Members (rows of the group) in the order of their token lists.
@@ -750,13 +765,8 @@ struct GroupIndex {
     /// unit vector from that token on.
     ordered_units: Vec<f64>,
     ordered_rest: Vec<f64>,
-    /// The first position past each member's prefix (the vocabulary size
-    /// when the whole row is prefix), and the length of the member's unit
-    /// vector from there on.
-    prefix_ends: Vec<(u32, f64)>,
-    /// Each member's largest unit weight and the sum of its unit weights:
-    /// the size filter.
-    sizes: Vec<(f64, f64)>,
+    /// What the filters read of each member.
+    member_bounds: Vec<MemberBounds>,
     /// Posting lists per side: members (ascending) whose prefix holds a
     /// position, `postings[side][starts[side][p]..starts[side][p + 1]]`.
     starts: [Vec<usize>; 2],
@@ -885,8 +895,8 @@ impl GroupIndex {
             .collect();
         let ordered_units: Vec<f64> = ordered_weights.iter().map(|(_, unit)| *unit).collect();
         let mut ordered_rest = vec![0.0; ordered_units.len()];
-        let mut prefix_ends = Vec::with_capacity(rows.len());
-        for member in 0..rows.len() {
+        let mut member_bounds = Vec::with_capacity(rows.len());
+        for (member, &(largest, sum)) in sizes.iter().enumerate() {
             let (begin, end) = (ordered_offsets[member], ordered_offsets[member + 1]);
             fill_rest_lengths(
                 &ordered_units[begin..end],
@@ -894,10 +904,16 @@ impl GroupIndex {
                 &mut ordered_rest[begin..end],
             );
             let prefix_end = begin + prefix_lengths[member];
-            prefix_ends.push(if prefix_end < end {
+            let (prefix_end, prefix_end_rest) = if prefix_end < end {
                 (ordered[prefix_end], ordered_rest[prefix_end])
             } else {
                 (order.len() as u32, 0.0)
+            };
+            member_bounds.push(MemberBounds {
+                largest,
+                sum,
+                prefix_end,
+                prefix_end_rest,
             });
         }
         let mut starts = [vec![0usize; order.len() + 1], vec![0usize; order.len() + 1]];
@@ -949,8 +965,7 @@ impl GroupIndex {
             prefix_lengths,
             ordered_units,
             ordered_rest,
-            prefix_ends,
-            sizes,
+            member_bounds,
             starts,
             postings,
             posting_units,
@@ -1070,7 +1085,7 @@ impl GroupIndex {
             &self.posting_units[other_side],
             &self.posting_rests[other_side],
         );
-        let (largest, sum) = self.sizes[member];
+        let MemberBounds { largest, sum, .. } = self.member_bounds[member];
         let begin = self.ordered_offsets[member];
         for index in begin..begin + self.prefix_lengths[member] {
             let (position, unit) = (self.ordered[index] as usize, self.ordered_units[index]);
@@ -1103,8 +1118,10 @@ impl GroupIndex {
                 if product * (1.0 + SLACK) + member_rest * other_rest < self.bound {
                     continue;
                 }
-                let (other_largest, other_sum) = self.sizes[other as usize];
-                if largest * other_sum < self.bound || other_largest * sum < self.bound {
+                let other_bounds = &self.member_bounds[other as usize];
+                if largest * other_bounds.sum < self.bound
+                    || other_bounds.largest * sum < self.bound
+                {
                     continue;
                 }
                 taken[word] |= bit;
@@ -1120,7 +1137,11 @@ impl GroupIndex {
         for &other in candidates.iter() {
             taken[other as usize / 64] &= !(1u64 << (other % 64));
         }
-        let (member_end, member_end_rest) = self.prefix_ends[member];
+        let MemberBounds {
+            prefix_end: member_end,
+            prefix_end_rest: member_end_rest,
+            ..
+        } = self.member_bounds[member];
         let bound = self.bound;
         candidates.retain(|&other| {
             let other = other as usize;
@@ -1139,7 +1160,11 @@ impl GroupIndex {
             if found + member_rest * other_rest < bound {
                 return false;
             }
-            let (other_end, other_end_rest) = self.prefix_ends[other];
+            let MemberBounds {
+                prefix_end: other_end,
+                prefix_end_rest: other_end_rest,
+                ..
+            } = self.member_bounds[other];
             if other_end < member_end {
                 found + self.rest_from(member, other_end) * other_end_rest >= bound
             } else {
