@@ -493,11 +493,15 @@ impl ChunkTokens {
             chunk.bigrams.extend_from_slice(weighted.bigrams());
             chunk.bigram_offsets.push(chunk.bigrams.len());
             for (word, weight) in weighted.words() {
-                let next = word_ids.len() as u32;
-                let id = *word_ids.entry(word.clone()).or_insert(next);
-                if id == next {
-                    chunk.word_names.push(word.clone());
-                }
+                let id = match word_ids.get(word.as_str()) {
+                    Some(&id) => id,
+                    None => {
+                        let id = word_ids.len() as u32;
+                        word_ids.insert(word.clone(), id);
+                        chunk.word_names.push(word.clone());
+                        id
+                    }
+                };
                 chunk.words.push((id, *weight));
             }
             chunk.word_offsets.push(chunk.words.len());
