@@ -377,14 +377,14 @@ fn write_field(out: &mut impl Write, value: &str) -> std::io::Result<()> {
 /// A file written under a temporary name in the target's directory and
 /// renamed over the target by [`AtomicFile::commit`]; dropped uncommitted,
 /// the temporary file is removed.
-struct AtomicFile {
+pub(crate) struct AtomicFile {
     target: PathBuf,
     temporary: PathBuf,
     file: Option<BufWriter<File>>,
 }
 
 impl AtomicFile {
-    fn create(target: &Path) -> Result<AtomicFile, ExportError> {
+    pub(crate) fn create(target: &Path) -> Result<AtomicFile, ExportError> {
         let io = |source| ExportError::Io {
             path: target.to_path_buf(),
             source,
@@ -426,7 +426,7 @@ impl AtomicFile {
     }
 
     /// Flush, sync and rename over the target.
-    fn commit(mut self) -> Result<(), ExportError> {
+    pub(crate) fn commit(mut self) -> Result<(), ExportError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| ExportError::Io { path, source }

@@ -8,7 +8,8 @@
 //! tables' Delta versions and the tokenizer are the ones they were counted
 //! from.
 
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 
 use bianzhi_udfs::text::TokenWeights;
@@ -20,6 +21,7 @@ use datafusion::prelude::SessionContext;
 use url::Url;
 
 use crate::error::Result;
+use crate::export::{AtomicFile, ExportError};
 
 /// The tables the corpus is read from, whose versions key the saved counts.
 pub const CORPUS_TABLES: [&str; 2] = ["org_duty", "power_item"];
@@ -103,18 +105,22 @@ async fn read_saved_counts(path: &Path, key: &str) -> Option<TokenWeights> {
     }
 }
 
-/// Saves the counts under `key`, whole or not at all: written aside, then
-/// renamed over the old file.
+/// Saves the counts under `key`, whole or not at all (an [`AtomicFile`]:
+/// written aside, then renamed over the old file).
 fn save_counts(path: &Path, key: &str, weights: &TokenWeights) {
     let Some(counts) = weights.to_counts_text() else {
         return;
     };
-    let aside: PathBuf = path.with_extension(format!("{}.tmp", std::process::id()));
-    let written = std::fs::write(&aside, format!("{key}\n{counts}"))
-        .and_then(|()| std::fs::rename(&aside, path));
-    if let Err(error) = written {
-        let _ = std::fs::remove_file(&aside);
-        tracing::warn!(path = %path.display(), %error, "could not save the corpus token counts");
+    let saved = AtomicFile::create(path).and_then(|mut file| {
+        file.write_all(format!("{key}\n{counts}").as_bytes())
+            .map_err(|source| ExportError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        file.commit()
+    });
+    if let Err(error) = saved {
+        tracing::warn!(%error, "could not save the corpus token counts");
     }
 }
 
