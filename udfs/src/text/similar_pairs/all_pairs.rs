@@ -42,6 +42,16 @@
 //! - **Copies.** Identical texts (same side, same group) are joined once and
 //!   their matches given to every copy.
 //!
+//! - **Memory.** The walk reads nothing at random: a posting carries the
+//!   member's unit weight and rest length there, and a parallel array its
+//!   size-filter numbers and prefix end (all rounded up to `f32`, which
+//!   only loosens the bounds), copied into the candidate's record when it
+//!   is taken. The records of the probing row's candidates are kept in
+//!   the order taken and found through a small hash table, which stays in
+//!   cache where an array over all members (24 MB at a million) did not;
+//!   and each thread finds the end of a posting list from where it ended
+//!   for its previous probe.
+//!
 //! The bounds are loosened by a relative `1e-9` so that rounding in the
 //! filters can only let more candidates through, never fewer. Tokenising,
 //! probing and sorting run on all cores (`std::thread::scope`): a large
@@ -707,8 +717,13 @@ struct ProbeScratch {
     /// One bit per member: taken as a candidate by the member probed last.
     /// Most posting entries only read this (a few kilobytes, in cache).
     taken: Vec<u64>,
-    /// What the member probed last found of each candidate.
+    /// What the member probed last found of each candidate, in the order
+    /// taken, and where each is in that list.
     met: Vec<Met>,
+    met_table: CandidateTable,
+    /// Per side and position: how many entries of its posting list lie
+    /// below the member probed last.
+    cursors: [Vec<u32>; 2],
     /// The candidates of the member probed last.
     candidates: Vec<u32>,
     /// Posting entries walked, and candidates that passed the first-token
@@ -719,23 +734,103 @@ struct ProbeScratch {
 
 #[derive(Clone, Copy, Default)]
 struct Met {
+    /// The candidate.
+    member: u32,
     /// Index (into `ordered`) of the last shared token found.
     last_index: u32,
     /// Products of the shared prefix tokens found.
     accumulated: f64,
     /// This member's unit length after the last shared token found.
-    rest: f64,
+    rest: f32,
+    /// This member's prefix end and unit length from there, copied from
+    /// the postings where it was taken.
+    prefix_end: u32,
+    prefix_end_rest: f32,
 }
 
 impl ProbeScratch {
-    fn new(members: usize) -> Self {
+    fn new(members: usize, positions: usize) -> Self {
         Self {
             taken: vec![0; members.div_ceil(64)],
-            met: vec![Met::default(); members],
+            met: Vec::new(),
+            met_table: CandidateTable::new(),
+            cursors: [vec![0; positions], vec![0; positions]],
             candidates: Vec::new(),
             walked: 0,
             after_size: 0,
         }
+    }
+}
+
+/// Where each candidate of the member being probed is in `ProbeScratch::met`:
+/// an open-addressing hash table (linear probing), small enough to stay in
+/// cache where an array over all members would not.
+struct CandidateTable {
+    /// (member, index into `met`); `EMPTY` members mark free slots.
+    slots: Vec<(u32, u32)>,
+    /// How many slots are taken.
+    len: usize,
+}
+
+impl CandidateTable {
+    const EMPTY: u32 = u32::MAX;
+
+    fn new() -> Self {
+        Self {
+            slots: vec![(Self::EMPTY, 0); 1024],
+            len: 0,
+        }
+    }
+
+    fn home(&self, member: u32) -> usize {
+        // Fibonacci hashing: the top bits of the product.
+        let bits = self.slots.len().trailing_zeros();
+        (u64::from(member).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+    }
+
+    /// Records `member` at `index`; `member` must not be in the table.
+    fn insert(&mut self, member: u32, index: usize) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let grown = vec![(Self::EMPTY, 0); self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, grown);
+            for (member, index) in old.into_iter().filter(|(member, _)| *member != Self::EMPTY) {
+                self.place(member, index);
+            }
+        }
+        self.place(member, index as u32);
+        self.len += 1;
+    }
+
+    fn place(&mut self, member: u32, index: u32) {
+        let mask = self.slots.len() - 1;
+        let mut slot = self.home(member);
+        while self.slots[slot].0 != Self::EMPTY {
+            slot = (slot + 1) & mask;
+        }
+        self.slots[slot] = (member, index);
+    }
+
+    /// The index recorded for `member`, which is in the table.
+    fn find(&self, member: u32) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut slot = self.home(member);
+        while self.slots[slot].0 != member {
+            slot = (slot + 1) & mask;
+        }
+        self.slots[slot].1 as usize
+    }
+
+    /// Empties the slot of `member`, which is in the table. Only called
+    /// to empty the whole table, one member after another: no other member
+    /// is looked up in between, so no probe sequence needs mending.
+    fn remove(&mut self, member: u32) {
+        let mask = self.slots.len() - 1;
+        let mut slot = self.home(member);
+        while self.slots[slot].0 != member {
+            slot = (slot + 1) & mask;
+        }
+        self.slots[slot].0 = Self::EMPTY;
+        self.len -= 1;
     }
 }
 
@@ -752,6 +847,56 @@ struct MemberBounds {
     /// whole row is prefix), and the length of the unit vector from there on.
     prefix_end: u32,
     prefix_end_rest: f64,
+}
+
+/// One entry of a posting list: a member whose prefix holds the position,
+/// its unit weight there and the length of its unit vector after it. The
+/// numbers are rounded up to `f32`, which only loosens the bounds:
+/// candidates are scored in full precision.
+#[derive(Clone, Copy, Default)]
+struct Posting {
+    member: u32,
+    unit: f32,
+    rest: f32,
+}
+
+/// What the candidate checks read of a posting's member, beside the
+/// posting (in a parallel array, read only for the entries that pass the
+/// first-token bound): walked in list order rather than looked up at random
+/// in `member_bounds`. Rounded up to `f32` like `Posting`.
+#[derive(Clone, Copy, Default)]
+struct PostingBounds {
+    /// The member's largest unit weight and the sum of its unit weights
+    /// (the size filter).
+    largest: f32,
+    sum: f32,
+    /// The member's prefix end and its unit length from there.
+    prefix_end: u32,
+    prefix_end_rest: f32,
+}
+
+/// The nearest `f32` at or above `value` (which is finite and not negative).
+fn rounded_up(value: f64) -> f32 {
+    let near = value as f32;
+    if f64::from(near) < value {
+        near.next_up()
+    } else {
+        near
+    }
+}
+
+/// How many entries of `list` (ascending by member) lie below `member`,
+/// given that the first `from` do: an exponential search from there, as
+/// the answer is usually close.
+fn entries_before(list: &[Posting], from: usize, member: u32) -> usize {
+    let rest = &list[from..];
+    let mut reach = 1;
+    while reach < rest.len() && rest[reach - 1].member < member {
+        reach *= 2;
+    }
+    let low = reach / 2;
+    let high = reach.min(rest.len());
+    from + low + rest[low..high].partition_point(|entry| entry.member < member)
 }
 
 /// Inverted index over the prefixes of one group's rows.
@@ -771,14 +916,11 @@ struct GroupIndex {
     ordered_rest: Vec<f64>,
     /// What the filters read of each member.
     member_bounds: Vec<MemberBounds>,
-    /// Posting lists per side: members (ascending) whose prefix holds a
-    /// position, `postings[side][starts[side][p]..starts[side][p + 1]]`.
+    /// Posting lists per side: the members (ascending) whose prefix holds
+    /// a position, `postings[side][starts[side][p]..starts[side][p + 1]]`.
     starts: [Vec<usize>; 2],
-    postings: [Vec<u32>; 2],
-    /// The member's unit weight at the posting's position, and the length
-    /// of its unit vector after that position, alike.
-    posting_units: [Vec<f64>; 2],
-    posting_rests: [Vec<f64>; 2],
+    postings: [Vec<Posting>; 2],
+    posting_bounds: [Vec<PostingBounds>; 2],
     two_sided: bool,
     /// The threshold loosened by `SLACK`.
     bound: f64,
@@ -935,23 +1077,36 @@ impl GroupIndex {
         }
         let mut fill = [starts[0].clone(), starts[1].clone()];
         let mut postings = [
-            vec![0u32; starts[0][order.len()]],
-            vec![0u32; starts[1][order.len()]],
+            vec![Posting::default(); starts[0][order.len()]],
+            vec![Posting::default(); starts[1][order.len()]],
         ];
-        let mut posting_units = [
-            vec![0.0f64; starts[0][order.len()]],
-            vec![0.0f64; starts[1][order.len()]],
+        let mut posting_bounds = [
+            vec![PostingBounds::default(); starts[0][order.len()]],
+            vec![PostingBounds::default(); starts[1][order.len()]],
         ];
-        let mut posting_rests = posting_units.clone();
         for member in 0..rows.len() {
             let side = usize::from(member_sides[member]);
             let begin = ordered_offsets[member];
+            let MemberBounds {
+                largest,
+                sum,
+                prefix_end,
+                prefix_end_rest,
+            } = member_bounds[member];
+            let bounds = PostingBounds {
+                largest: rounded_up(largest),
+                sum: rounded_up(sum),
+                prefix_end,
+                prefix_end_rest: rounded_up(prefix_end_rest),
+            };
             for index in begin..begin + prefix_lengths[member] {
                 let slot = &mut fill[side][ordered[index] as usize];
-                postings[side][*slot] = member as u32;
-                posting_units[side][*slot] = ordered_units[index];
-                posting_rests[side][*slot] =
-                    rest_after(&ordered_rest, &ordered_offsets, member, index);
+                postings[side][*slot] = Posting {
+                    member: member as u32,
+                    unit: rounded_up(ordered_units[index]),
+                    rest: rounded_up(rest_after(&ordered_rest, &ordered_offsets, member, index)),
+                };
+                posting_bounds[side][*slot] = bounds;
                 *slot += 1;
             }
         }
@@ -972,8 +1127,7 @@ impl GroupIndex {
             member_bounds,
             starts,
             postings,
-            posting_units,
-            posting_rests,
+            posting_bounds,
             two_sided,
             bound,
         }
@@ -1013,7 +1167,7 @@ impl GroupIndex {
         if members < 2 {
             return found;
         }
-        let mut probe = ProbeScratch::new(members);
+        let mut probe = self.probe_scratch();
         let mut scored = 0usize;
         loop {
             let block = next.fetch_add(PROBE_BLOCK, Ordering::Relaxed);
@@ -1076,18 +1230,20 @@ impl GroupIndex {
         let ProbeScratch {
             taken,
             met,
+            met_table,
+            cursors,
             candidates,
             walked,
             after_size,
         } = probe;
         candidates.clear();
+        met.clear();
         let side = usize::from(self.sides[member]);
         let other_side = if self.two_sided { 1 - side } else { side };
-        let (starts, postings, units, rests) = (
+        let (starts, postings, posting_bounds) = (
             &self.starts[other_side],
             &self.postings[other_side],
-            &self.posting_units[other_side],
-            &self.posting_rests[other_side],
+            &self.posting_bounds[other_side],
         );
         let MemberBounds { largest, sum, .. } = self.member_bounds[member];
         let begin = self.ordered_offsets[member];
@@ -1095,24 +1251,27 @@ impl GroupIndex {
             let (position, unit) = (self.ordered[index] as usize, self.ordered_units[index]);
             let member_rest = rest_after(&self.ordered_rest, &self.ordered_offsets, member, index);
             let range = starts[position]..starts[position + 1];
-            let list = &postings[range.clone()];
-            let (list_units, list_rests) = (&units[range.clone()], &rests[range]);
-            let end = list.partition_point(|&other| (other as usize) < member);
+            let (list, list_bounds) = (&postings[range.clone()], &posting_bounds[range]);
+            // This thread probes members in ascending order, so each list's
+            // end only moves on: search from where it was.
+            let cursor = &mut cursors[other_side][position];
+            let end = entries_before(list, *cursor as usize, member as u32);
+            *cursor = end as u32;
             *walked += end;
-            for ((&other, &other_unit), &other_rest) in
-                list[..end].iter().zip(list_units).zip(list_rests)
-            {
+            for (entry, entry_bounds) in list[..end].iter().zip(list_bounds) {
+                let other = entry.member;
                 let (word, bit) = (other as usize / 64, 1u64 << (other % 64));
-                let product = unit * other_unit;
+                let product = unit * f64::from(entry.unit);
                 if taken[word] & bit != 0 {
-                    let found = &mut met[other as usize];
+                    let found = &mut met[met_table.find(other)];
                     found.accumulated += product;
                     // The member's prefix is walked in token order: the
                     // last rest lengths written are the smallest.
                     found.last_index = index as u32;
-                    found.rest = other_rest;
+                    found.rest = entry.rest;
                     continue;
                 }
+                let other_rest = f64::from(entry.rest);
                 // Not taken yet: taken here if this can be their first shared
                 // token. Every other shared token lies after it in both rows,
                 // so this product plus both rest lengths bounds the score.
@@ -1122,24 +1281,28 @@ impl GroupIndex {
                 if product * (1.0 + SLACK) + member_rest * other_rest < self.bound {
                     continue;
                 }
-                let other_bounds = &self.member_bounds[other as usize];
-                if largest * other_bounds.sum < self.bound
-                    || other_bounds.largest * sum < self.bound
+                let other_bounds = entry_bounds;
+                if largest * f64::from(other_bounds.sum) < self.bound
+                    || f64::from(other_bounds.largest) * sum < self.bound
                 {
                     continue;
                 }
                 taken[word] |= bit;
-                met[other as usize] = Met {
+                met_table.insert(other, met.len());
+                met.push(Met {
+                    member: other,
                     last_index: index as u32,
                     accumulated: product,
-                    rest: other_rest,
-                };
-                candidates.push(other);
+                    rest: entry.rest,
+                    prefix_end: other_bounds.prefix_end,
+                    prefix_end_rest: other_bounds.prefix_end_rest,
+                });
             }
         }
-        *after_size += candidates.len();
-        for &other in candidates.iter() {
-            taken[other as usize / 64] &= !(1u64 << (other % 64));
+        *after_size += met.len();
+        for found in met.iter() {
+            taken[found.member as usize / 64] &= !(1u64 << (found.member % 64));
+            met_table.remove(found.member);
         }
         let MemberBounds {
             prefix_end: member_end,
@@ -1147,35 +1310,44 @@ impl GroupIndex {
             ..
         } = self.member_bounds[member];
         let bound = self.bound;
-        candidates.retain(|&other| {
-            let other = other as usize;
-            let Met {
-                last_index,
-                accumulated,
-                rest: other_rest,
-            } = met[other];
-            let found = accumulated * (1.0 + SLACK);
-            let member_rest = rest_after(
-                &self.ordered_rest,
-                &self.ordered_offsets,
-                member,
-                last_index as usize,
-            );
-            if found + member_rest * other_rest < bound {
-                return false;
-            }
-            let MemberBounds {
-                prefix_end: other_end,
-                prefix_end_rest: other_end_rest,
-                ..
-            } = self.member_bounds[other];
-            if other_end < member_end {
-                found + self.rest_from(member, other_end) * other_end_rest >= bound
-            } else {
-                found + member_end_rest * other_rest >= bound
-                    && found + member_end_rest * self.rest_from(other, member_end) >= bound
-            }
-        });
+        candidates.extend(
+            met.iter()
+                .filter(|found| {
+                    let &Met {
+                        last_index,
+                        accumulated,
+                        rest: other_rest,
+                        prefix_end: other_end,
+                        prefix_end_rest: other_end_rest,
+                        member: other,
+                    } = *found;
+                    let other = other as usize;
+                    let (other_rest, other_end_rest) =
+                        (f64::from(other_rest), f64::from(other_end_rest));
+                    let found = accumulated * (1.0 + SLACK);
+                    let member_rest = rest_after(
+                        &self.ordered_rest,
+                        &self.ordered_offsets,
+                        member,
+                        last_index as usize,
+                    );
+                    if found + member_rest * other_rest < bound {
+                        return false;
+                    }
+                    if other_end < member_end {
+                        found + self.rest_from(member, other_end) * other_end_rest >= bound
+                    } else {
+                        found + member_end_rest * other_rest >= bound
+                            && found + member_end_rest * self.rest_from(other, member_end) >= bound
+                    }
+                })
+                .map(|found| found.member),
+        );
+    }
+
+    /// A thread's arrays for probing this group.
+    fn probe_scratch(&self) -> ProbeScratch {
+        ProbeScratch::new(self.rows.len(), self.starts[0].len() - 1)
     }
 
     /// The length of `member`'s unit vector on positions `from` and later.
@@ -1403,6 +1575,74 @@ mod tests {
     }
 
     #[test]
+    fn candidate_table_finds_every_member_and_empties() {
+        // Enough members to grow the table several times, ids spread out.
+        let mut random = Random(0x5EED);
+        let mut members: Vec<u32> = (0..5000).map(|_| random.below(1 << 30) as u32).collect();
+        members.sort_unstable();
+        members.dedup();
+        let mut table = CandidateTable::new();
+        for round in 0..2 {
+            for (index, &member) in members.iter().enumerate() {
+                table.insert(member, index + round);
+            }
+            for (index, &member) in members.iter().enumerate() {
+                assert_eq!(table.find(member), index + round, "member {member}");
+            }
+            for &member in &members {
+                table.remove(member);
+            }
+            assert_eq!(table.len, 0);
+            assert!(table
+                .slots
+                .iter()
+                .all(|(member, _)| *member == CandidateTable::EMPTY));
+        }
+    }
+
+    #[test]
+    fn entries_before_equals_a_binary_search() {
+        let mut random = Random(77);
+        for _ in 0..200 {
+            let length = random.below(300);
+            let mut members: Vec<u32> = (0..length).map(|_| random.below(1000) as u32).collect();
+            members.sort_unstable();
+            let list: Vec<Posting> = members
+                .iter()
+                .map(|&member| Posting {
+                    member,
+                    ..Posting::default()
+                })
+                .collect();
+            // Probing members in ascending order from a cursor, as a thread does.
+            let mut cursor = 0;
+            let mut probes: Vec<u32> = (0..20).map(|_| random.below(1100) as u32).collect();
+            probes.sort_unstable();
+            for member in probes {
+                let expected = members.partition_point(|&m| m < member);
+                cursor = entries_before(&list, cursor, member);
+                assert_eq!(cursor, expected, "member {member} of {members:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn rounded_up_never_rounds_down() {
+        let mut random = Random(3);
+        let mut values = vec![0.0, 1.0, 0.5, 1e-30, 0.1, 1.0 / 3.0, f64::from(0.7f32)];
+        values.extend((0..10_000).map(|_| random.below(1 << 30) as f64 / (1u64 << 30) as f64));
+        for value in values {
+            let up = rounded_up(value);
+            assert!(f64::from(up) >= value, "{value} rounded to {up}");
+            // And by at most one step of f32.
+            assert!(
+                f64::from(up.next_down()) < value || value == 0.0,
+                "{value}: {up}"
+            );
+        }
+    }
+
+    #[test]
     fn filters_leave_few_candidates() {
         // The point of the join: at a high threshold only a small share of
         // the pairs is ever scored.
@@ -1416,7 +1656,7 @@ mod tests {
         let mut scratch = GroupScratch::new(corpus.vocabulary_len());
         let sides = vec![0u8; rows.len()];
         let group = GroupIndex::new(&corpus, members, &sides, false, 0.8, &mut scratch);
-        let mut probe = ProbeScratch::new(group.rows.len());
+        let mut probe = group.probe_scratch();
         let mut scored = 0usize;
         for member in 0..group.rows.len() {
             group.probe_member(member, &mut probe);
