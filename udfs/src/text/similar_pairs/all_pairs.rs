@@ -41,7 +41,6 @@
 //!   so a candidate is scored by walking its own tokens only.
 //! - **Copies.** Identical texts (same side, same group) are joined once and
 //!   their matches given to every copy.
-//!
 //! - **Memory.** The walk reads nothing at random: a posting carries the
 //!   member's unit weight and rest length there, and a parallel array its
 //!   size-filter numbers and prefix end (all rounded up to `f32`, which
@@ -834,9 +833,9 @@ impl CandidateTable {
     }
 }
 
-/// What the filters read of one member, together: the candidate checks read
-/// it at the first entry passing the first-token bound and again once the
-/// walk is over, when it is still in cache.
+/// What the filters read of one member, together: of the probing member
+/// itself, and (rounded, in `PostingBounds`) of the members in its
+/// postings.
 #[derive(Clone, Copy)]
 struct MemberBounds {
     /// The largest unit weight and the sum of the unit weights: the size
