@@ -140,13 +140,7 @@ impl Engine {
         }
         let search_tables = func_search::SOURCE_TABLES
             .iter()
-            .filter_map(|name| {
-                engine
-                    .tables
-                    .iter()
-                    .find(|(def, _)| def.name == *name)
-                    .map(|(_, table)| table.clone())
-            })
+            .filter_map(|name| engine.live_table(name).cloned())
             .collect::<Vec<_>>();
         if search_tables.len() == func_search::SOURCE_TABLES.len() {
             engine.table_functions.push((
@@ -160,12 +154,10 @@ impl Engine {
         ));
         let mut corpus_versions = Vec::new();
         for name in text_corpus::CORPUS_TABLES {
-            corpus_versions.push(
-                match engine.tables.iter().find(|(def, _)| def.name == name) {
-                    Some((_, table)) => table.version().await?,
-                    None => None,
-                },
-            );
+            corpus_versions.push(match engine.live_table(name) {
+                Some(table) => table.version().await?,
+                None => None,
+            });
         }
         engine.text_weights =
             text_corpus::corpus_weights(&ctx, engine.data.root(), &corpus_versions).await?;
@@ -186,6 +178,14 @@ impl Engine {
         self.tables
             .iter()
             .map(|(def, table)| (def, table.clone() as Arc<dyn TableProvider>))
+    }
+
+    /// The schema.sql table `name`.
+    fn live_table(&self, name: &str) -> Option<&Arc<LiveDeltaTable>> {
+        self.tables
+            .iter()
+            .find(|(def, _)| def.name == name)
+            .map(|(_, table)| table)
     }
 
     /// Token weights of the duty-text corpus (org_duty, power_item) as read

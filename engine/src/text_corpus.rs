@@ -109,6 +109,7 @@ async fn read_saved_counts(path: &Path, key: &str) -> Option<TokenWeights> {
 /// written aside, then renamed over the old file).
 fn save_counts(path: &Path, key: &str, weights: &TokenWeights) {
     let Some(counts) = weights.to_counts_text() else {
+        tracing::debug!("a corpus word holds a tab or line break; token counts not saved");
         return;
     };
     let saved = AtomicFile::create(path).and_then(|mut file| {

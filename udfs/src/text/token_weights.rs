@@ -198,25 +198,30 @@ impl TokenWeights {
     /// tokenizer. FNV-1a over the tokens of fixed texts: the same on every
     /// platform and build.
     pub fn tokenizer_fingerprint() -> u64 {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut add = |bytes: &[u8]| {
-            for &byte in bytes {
-                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        };
-        for text in FINGERPRINT_TEXTS {
-            let normalized = NormalizedText::new(text);
-            for bigram in normalized.bigram_set() {
-                add(&bigram.to_le_bytes());
-            }
-            for word in normalized.word_set() {
-                add(word.as_bytes());
-                add(&[0]);
-            }
-            add(&[1]);
-        }
-        hash
+        tokens_fingerprint(&FINGERPRINT_TEXTS)
     }
+}
+
+/// FNV-1a over the bigrams and words of `texts`, in order.
+fn tokens_fingerprint(texts: &[&str]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut add = |bytes: &[u8]| {
+        for &byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for text in texts {
+        let normalized = NormalizedText::new(text);
+        for bigram in normalized.bigram_set() {
+            add(&bigram.to_le_bytes());
+        }
+        for word in normalized.word_set() {
+            add(word.as_bytes());
+            add(&[0]);
+        }
+        add(&[1]);
+    }
+    hash
 }
 
 #[cfg(test)]
@@ -279,10 +284,23 @@ mod tests {
                 .line,
             2
         );
-        // The fingerprint is a pure function of the tokenizer.
+        // The fingerprint is of tokens: another spelling of the same tokens
+        // (Traditional, full-width) hashes alike, other tokens do not.
         assert_eq!(
-            TokenWeights::tokenizer_fingerprint(),
+            tokens_fingerprint(&FINGERPRINT_TEXTS),
             TokenWeights::tokenizer_fingerprint()
+        );
+        assert_eq!(
+            tokens_fingerprint(&["負責全市交通", "ＡＢＣ"]),
+            tokens_fingerprint(&["负责全市交通", "ABC"])
+        );
+        assert_ne!(
+            tokens_fingerprint(&["负责全市交通"]),
+            tokens_fingerprint(&["负责全区交通"])
+        );
+        assert_ne!(
+            tokens_fingerprint(&["负责", "全市交通"]),
+            tokens_fingerprint(&["负责全市", "交通"])
         );
     }
 

@@ -41,8 +41,9 @@
 //!   so a candidate is scored by walking its own tokens only.
 //! - **Copies.** Identical texts (same side, same group) are joined once and
 //!   their matches given to every copy.
-//! - **Memory.** The walk reads nothing at random: a posting carries the
-//!   member's unit weight and rest length there, and a parallel array its
+//! - **Memory.** The walk looks up no member's record at random: a posting
+//!   carries the member's unit weight and rest length there, and a
+//!   parallel array its
 //!   size-filter numbers and prefix end (all rounded up to `f32`, which
 //!   only loosens the bounds), copied into the candidate's record when it
 //!   is taken. The records of the probing row's candidates are kept in
@@ -711,7 +712,8 @@ impl GroupScratch {
     }
 }
 
-/// Per-thread arrays of a group's probe, indexed by member.
+/// Per-thread state of a group's probe, reused from one probing member to
+/// the next.
 struct ProbeScratch {
     /// One bit per member: taken as a candidate by the member probed last.
     /// Most posting entries only read this (a few kilobytes, in cache).
@@ -731,7 +733,7 @@ struct ProbeScratch {
     after_size: usize,
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Met {
     /// The candidate.
     member: u32,
@@ -842,8 +844,9 @@ struct MemberBounds {
     /// filter.
     largest: f64,
     sum: f64,
-    /// The first position past the prefix (the vocabulary size when the
-    /// whole row is prefix), and the length of the unit vector from there on.
+    /// The first position past the prefix (the group's number of positions
+    /// when the whole row is prefix), and the length of the unit vector
+    /// from there on.
     prefix_end: u32,
     prefix_end_rest: f64,
 }
@@ -1257,7 +1260,7 @@ impl GroupIndex {
             let end = entries_before(list, *cursor as usize, member as u32);
             *cursor = end as u32;
             *walked += end;
-            for (entry, entry_bounds) in list[..end].iter().zip(list_bounds) {
+            for (entry, other_bounds) in list[..end].iter().zip(list_bounds) {
                 let other = entry.member;
                 let (word, bit) = (other as usize / 64, 1u64 << (other % 64));
                 let product = unit * f64::from(entry.unit);
@@ -1280,7 +1283,6 @@ impl GroupIndex {
                 if product * (1.0 + SLACK) + member_rest * other_rest < self.bound {
                     continue;
                 }
-                let other_bounds = entry_bounds;
                 if largest * f64::from(other_bounds.sum) < self.bound
                     || f64::from(other_bounds.largest) * sum < self.bound
                 {
