@@ -20,7 +20,7 @@
 //! repeats), `avgdl` their mean over the index, `N` the number of documents and
 //! `df(t)` how many contain `t` (the Lucene form of the idf, never negative).
 
-use std::collections::HashMap;
+use datafusion::common::HashMap;
 
 use super::normalize::{counted, pack_bigram, NormalizedText};
 

@@ -1,7 +1,7 @@
 //! Document frequencies of duty-text tokens, turned into IDF weights for
 //! `func_similarity`.
 
-use std::collections::HashMap;
+use datafusion::common::HashMap;
 use std::fmt::Write as _;
 
 use super::normalize::{pack_bigram, NormalizedText};

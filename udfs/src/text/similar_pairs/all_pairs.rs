@@ -58,7 +58,7 @@
 //! group's members are shared among the threads, small groups (a
 //! department's clauses) are taken one per thread.
 
-use std::collections::HashMap;
+use datafusion::common::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::text::func_similarity::WeightedTokens;
@@ -173,11 +173,15 @@ pub fn similar_pairs(
     let mut distinct_matches = Vec::new();
     let mut scratch = GroupScratch::new(corpus.vocabulary_len());
     for members in large {
-        join.index(members, &mut scratch).probe(
-            &corpus,
-            options.threshold,
-            threads,
-            &mut distinct_matches,
+        let indexing = std::time::Instant::now();
+        let index = join.index(members, threads, &mut scratch);
+        let probing = std::time::Instant::now();
+        index.probe(&corpus, options.threshold, threads, &mut distinct_matches);
+        tracing::debug!(
+            members = index.rows.len(),
+            index_seconds = (probing - indexing).as_secs_f64(),
+            probe_seconds = probing.elapsed().as_secs_f64(),
+            "similar_pairs: large group joined"
         );
     }
     join.small_groups(small, threads, &mut distinct_matches);
@@ -262,13 +266,15 @@ struct GroupJoin<'a> {
 }
 
 impl GroupJoin<'_> {
-    fn index(&self, members: Vec<u32>, scratch: &mut GroupScratch) -> GroupIndex {
+    /// Indexes one group, on `threads` threads.
+    fn index(&self, members: Vec<u32>, threads: usize, scratch: &mut GroupScratch) -> GroupIndex {
         GroupIndex::new(
             self.corpus,
             members,
             self.sides,
             self.two_sided,
             self.threshold,
+            threads,
             scratch,
         )
     }
@@ -289,7 +295,7 @@ impl GroupJoin<'_> {
                 let Some(members) = groups.get(group) else {
                     break;
                 };
-                let index = self.index(members.clone(), &mut scratch);
+                let index = self.index(members.clone(), 1, &mut scratch);
                 let counter = AtomicUsize::new(0);
                 found.extend(index.probe_blocks(
                     self.corpus,
@@ -479,6 +485,8 @@ struct TokenizedRows {
 /// (so that the words of a million rows are not a million string vectors).
 struct ChunkTokens {
     bigrams: Vec<(u64, f64)>,
+    /// The chunk's distinct bigrams, sorted.
+    bigram_set: Vec<u64>,
     bigram_offsets: Vec<usize>,
     words: Vec<(u32, f64)>,
     word_offsets: Vec<usize>,
@@ -490,6 +498,7 @@ impl ChunkTokens {
     fn new(rows: &[PairRow<'_>], weights: &TokenWeights) -> Self {
         let mut chunk = ChunkTokens {
             bigrams: Vec::new(),
+            bigram_set: Vec::new(),
             bigram_offsets: vec![0],
             words: Vec::new(),
             word_offsets: vec![0],
@@ -517,30 +526,95 @@ impl ChunkTokens {
             chunk.word_offsets.push(chunk.words.len());
             chunk.norms.push(weighted.squared_norm());
         }
+        chunk.bigram_set = chunk.bigrams.iter().map(|(bigram, _)| *bigram).collect();
+        chunk.bigram_set.sort_unstable();
+        chunk.bigram_set.dedup();
         chunk
     }
+
+    /// The chunk's tokens as ranks in the corpus vocabulary (bigrams, then
+    /// words, each sorted).
+    fn ranks(&self, bigram_ranks: &HashMap<u64, u32>, word_vocabulary: &[&str]) -> ChunkRanks {
+        let bigram_count = bigram_ranks.len() as u32;
+        let word_ranks: Vec<u32> = self
+            .word_names
+            .iter()
+            .map(|word| {
+                bigram_count + word_vocabulary.partition_point(|w| w < &word.as_str()) as u32
+            })
+            .collect();
+        let mut ranks = ChunkRanks {
+            tokens: Vec::with_capacity(self.bigrams.len() + self.words.len()),
+            token_weights: Vec::with_capacity(self.bigrams.len() + self.words.len()),
+            word_starts: Vec::with_capacity(self.norms.len()),
+            ends: Vec::with_capacity(self.norms.len()),
+        };
+        for row in 0..self.norms.len() {
+            // Sorted bigrams map to ascending ranks, and so do words sorted
+            // as strings: the order `func_similarity` sums in.
+            for &(bigram, weight) in
+                &self.bigrams[self.bigram_offsets[row]..self.bigram_offsets[row + 1]]
+            {
+                // Every bigram of the chunk is in the vocabulary.
+                ranks
+                    .tokens
+                    .push(bigram_ranks.get(&bigram).copied().unwrap_or(bigram_count));
+                ranks.token_weights.push(weight);
+            }
+            ranks.word_starts.push(ranks.tokens.len());
+            for &(id, weight) in &self.words[self.word_offsets[row]..self.word_offsets[row + 1]] {
+                ranks.tokens.push(word_ranks[id as usize]);
+                ranks.token_weights.push(weight);
+            }
+            ranks.ends.push(ranks.tokens.len());
+        }
+        ranks
+    }
+}
+
+/// One chunk's rows as corpus ranks: `ChunkTokens::ranks`.
+struct ChunkRanks {
+    tokens: Vec<u32>,
+    token_weights: Vec<f64>,
+    /// Per row, where its words begin and where it ends in `tokens`.
+    word_starts: Vec<usize>,
+    ends: Vec<usize>,
+}
+
+/// `work` applied to each item on a thread of its own (on this one when
+/// there is only one item), results in order.
+fn on_chunks<I: Send, R: Send>(items: Vec<I>, work: impl Fn(I) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.into_iter().map(work).collect();
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| scope.spawn(move || work(item)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })
+            .collect()
+    })
 }
 
 impl TokenizedRows {
     fn new(rows: &[PairRow<'_>], weights: &TokenWeights, threads: usize) -> Self {
         let chunk_len = rows.len().div_ceil(threads.max(1)).max(1);
-        let chunks: Vec<ChunkTokens> = std::thread::scope(|scope| {
-            let handles: Vec<_> = rows
-                .chunks(chunk_len)
-                .map(|chunk| scope.spawn(move || ChunkTokens::new(chunk, weights)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e))
-                })
-                .collect()
+        let chunks: Vec<ChunkTokens> = on_chunks(rows.chunks(chunk_len).collect(), |chunk| {
+            ChunkTokens::new(chunk, weights)
         });
+        // Each chunk's distinct bigrams are sorted on its thread; merging
+        // those sets leaves only the vocabulary to sort here.
         let mut bigram_vocabulary: Vec<u64> = chunks
             .iter()
-            .flat_map(|c| c.bigrams.iter().map(|(bigram, _)| *bigram))
+            .flat_map(|c| c.bigram_set.iter().copied())
             .collect();
         bigram_vocabulary.sort_unstable();
         bigram_vocabulary.dedup();
@@ -550,47 +624,37 @@ impl TokenizedRows {
             .collect();
         word_vocabulary.sort_unstable();
         word_vocabulary.dedup();
-        let bigram_count = bigram_vocabulary.len() as u32;
         let rank_weights: Vec<f64> = bigram_vocabulary
             .iter()
             .map(|&bigram| weights.packed_bigram_weight(bigram))
             .chain(word_vocabulary.iter().map(|word| weights.word_weight(word)))
             .collect();
-        let token_count: usize = chunks.iter().map(|c| c.bigrams.len() + c.words.len()).sum();
+        // A bigram's rank by hashing: a search of the sorted vocabulary per
+        // occurrence missed the cache at every step.
+        let bigram_ranks: HashMap<u64, u32> = bigram_vocabulary
+            .iter()
+            .enumerate()
+            .map(|(rank, &bigram)| (bigram, rank as u32))
+            .collect();
+        let ranked: Vec<ChunkRanks> = on_chunks(chunks.iter().collect(), |chunk| {
+            chunk.ranks(&bigram_ranks, &word_vocabulary)
+        });
+        let token_count: usize = ranked.iter().map(|c| c.tokens.len()).sum();
         let mut tokens = Vec::with_capacity(token_count);
         let mut token_weights = Vec::with_capacity(token_count);
         let mut offsets = Vec::with_capacity(rows.len() + 1);
         offsets.push(0);
-        let mut norms = Vec::with_capacity(rows.len());
         let mut word_starts = Vec::with_capacity(rows.len());
-        for chunk in &chunks {
-            let word_ranks: Vec<u32> = chunk
-                .word_names
-                .iter()
-                .map(|word| {
-                    bigram_count + word_vocabulary.partition_point(|w| w < &word.as_str()) as u32
-                })
-                .collect();
+        for (chunk, ranks) in chunks.iter().zip(&ranked) {
+            let base = tokens.len();
+            tokens.extend_from_slice(&ranks.tokens);
+            token_weights.extend_from_slice(&ranks.token_weights);
             for row in 0..chunk.norms.len() {
-                // Sorted bigrams map to ascending ranks, and so do words
-                // sorted as strings: the order `func_similarity` sums in.
-                for &(bigram, weight) in
-                    &chunk.bigrams[chunk.bigram_offsets[row]..chunk.bigram_offsets[row + 1]]
-                {
-                    tokens.push(bigram_vocabulary.partition_point(|v| *v < bigram) as u32);
-                    token_weights.push(weight);
-                }
-                word_starts.push(tokens.len());
-                for &(id, weight) in
-                    &chunk.words[chunk.word_offsets[row]..chunk.word_offsets[row + 1]]
-                {
-                    tokens.push(word_ranks[id as usize]);
-                    token_weights.push(weight);
-                }
-                norms.push(chunk.norms[row]);
-                offsets.push(tokens.len());
+                word_starts.push(base + ranks.word_starts[row]);
+                offsets.push(base + ranks.ends[row]);
             }
         }
+        let norms = chunks.into_iter().flat_map(|c| c.norms).collect();
         Self {
             rank_weights,
             tokens,
@@ -689,6 +753,76 @@ fn fill_rest_lengths(weights: &[f64], length: f64, rest: &mut [f64]) {
     for (weight, rest) in weights.iter().zip(rest.iter_mut()).rev() {
         squared += weight * weight;
         *rest = squared.sqrt() / length;
+    }
+}
+
+/// `count` items split into `threads` consecutive shares of (nearly) equal
+/// size; one share when there is nothing to split.
+fn even_shares(count: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
+    let share = count.div_ceil(threads.max(1)).max(1);
+    (0..count.div_ceil(share).max(1))
+        .map(|index| index * share..((index + 1) * share).min(count))
+        .collect()
+}
+
+/// `data` cut into consecutive pieces beginning at `starts` (ascending, the
+/// first 0).
+fn split_at_starts<'a, T>(mut data: &'a mut [T], starts: &[usize]) -> Vec<&'a mut [T]> {
+    let mut pieces = Vec::with_capacity(starts.len());
+    for (index, &start) in starts.iter().enumerate() {
+        let end = starts
+            .get(index + 1)
+            .map_or(start + data.len(), |&next| next);
+        let (piece, rest) = std::mem::take(&mut data).split_at_mut(end - start);
+        pieces.push(piece);
+        data = rest;
+    }
+    pieces
+}
+
+/// One thread's share of a group's members, weighed: `GroupIndex::new`.
+struct WeighedShare {
+    /// Each member's (position, unit weight) pairs, by position, one member
+    /// after another; `ends` says where each member ends.
+    weights: Vec<(u32, f64)>,
+    ends: Vec<usize>,
+    /// Each member's largest unit weight and weight sum.
+    sizes: Vec<(f64, f64)>,
+    /// The largest unit weight of each position over the share.
+    largest_at_position: Vec<f64>,
+}
+
+impl WeighedShare {
+    fn new(corpus: &TokenizedRows, rows: &[u32], position: &[u32], positions: usize) -> Self {
+        let mut share = Self {
+            weights: Vec::new(),
+            ends: Vec::with_capacity(rows.len()),
+            sizes: Vec::with_capacity(rows.len()),
+            largest_at_position: vec![0.0; positions],
+        };
+        for &row in rows {
+            let length = corpus.norms[row as usize].sqrt();
+            let start = share.weights.len();
+            let range = corpus.row_range(row);
+            share.weights.extend(
+                corpus.tokens[range.clone()]
+                    .iter()
+                    .zip(&corpus.token_weights[range])
+                    .map(|(&token, &weight)| (position[token as usize], weight / length)),
+            );
+            let member = &mut share.weights[start..];
+            member.sort_unstable_by_key(|(position, _)| *position);
+            let (mut largest, mut sum) = (0.0f64, 0.0);
+            for &(position, unit) in member.iter() {
+                let slot = &mut share.largest_at_position[position as usize];
+                *slot = slot.max(unit);
+                largest = largest.max(unit);
+                sum += unit;
+            }
+            share.sizes.push((largest, sum));
+            share.ends.push(share.weights.len());
+        }
+        share
     }
 }
 
@@ -935,6 +1069,7 @@ impl GroupIndex {
         sides: &[u8],
         two_sided: bool,
         threshold: f64,
+        threads: usize,
         scratch: &mut GroupScratch,
     ) -> Self {
         // Token order: rarest within the group first, then heaviest.
@@ -957,113 +1092,144 @@ impl GroupIndex {
             scratch.position[token as usize] = position as u32;
         }
 
-        // Each member's (position, unit weight) pairs in token order, and
-        // the largest unit weight of each position over the group.
-        let mut ordered_weights: Vec<(u32, f64)> = Vec::new();
-        let mut ordered_offsets = vec![0];
+        let bound = threshold * (1.0 - SLACK);
+        let shares = even_shares(rows.len(), threads);
+
+        // Each member's (position, unit weight) pairs in token order, its
+        // largest unit weight and weight sum, and the largest unit weight of
+        // each position over the group; a share of the members per thread.
+        let weighed: Vec<WeighedShare> = on_chunks(shares.clone(), |share| {
+            WeighedShare::new(corpus, &rows[share], &scratch.position, order.len())
+        });
         let mut largest_at_position = vec![0.0f64; order.len()];
-        let mut sizes = Vec::with_capacity(rows.len());
-        for &row in &rows {
-            let length = corpus.norms[row as usize].sqrt();
-            let start = ordered_weights.len();
-            let range = corpus.row_range(row);
-            ordered_weights.extend(
-                corpus.tokens[range.clone()]
-                    .iter()
-                    .zip(&corpus.token_weights[range])
-                    .map(|(&token, &weight)| (scratch.position[token as usize], weight / length)),
-            );
-            let member_tokens = &mut ordered_weights[start..];
-            member_tokens.sort_unstable_by_key(|(position, _)| *position);
-            let (mut largest, mut sum) = (0.0f64, 0.0);
-            for &(position, unit) in member_tokens.iter() {
-                let slot = &mut largest_at_position[position as usize];
-                *slot = slot.max(unit);
-                largest = largest.max(unit);
-                sum += unit;
+        for share in &weighed {
+            for (slot, &largest) in largest_at_position
+                .iter_mut()
+                .zip(&share.largest_at_position)
+            {
+                *slot = slot.max(largest);
             }
-            sizes.push((largest, sum));
-            ordered_offsets.push(ordered_weights.len());
         }
+        let member_weights: Vec<&[(u32, f64)]> = weighed
+            .iter()
+            .flat_map(|share| {
+                share.ends.iter().scan(0, |start, &end| {
+                    let member = &share.weights[*start..end];
+                    *start = end;
+                    Some(member)
+                })
+            })
+            .collect();
+        let unsorted_sizes: Vec<(f64, f64)> = weighed
+            .iter()
+            .flat_map(|share| share.sizes.iter().copied())
+            .collect();
+
         // Members in the order of their token lists, so that texts sharing
         // their rarest tokens are neighbours: the members probed one after
         // the other walk the same postings and meet the same members, which
         // are then still in cache. (Any order finds every pair once; none
         // of the bounds depends on it.)
-        let positions = |member: usize| {
-            ordered_weights[ordered_offsets[member]..ordered_offsets[member + 1]]
-                .iter()
-                .map(|(position, _)| *position)
-        };
-        let mut by_tokens: Vec<usize> = (0..rows.len()).collect();
-        by_tokens
-            .sort_unstable_by(|&a, &b| positions(a).cmp(positions(b)).then(rows[a].cmp(&rows[b])));
-        let mut sorted_weights = Vec::with_capacity(ordered_weights.len());
-        let mut sorted_offsets = Vec::with_capacity(ordered_offsets.len());
-        sorted_offsets.push(0);
+        let positions =
+            |member: usize| member_weights[member].iter().map(|(position, _)| *position);
+        let by_tokens = sort_on_threads((0..rows.len()).collect(), threads, |&a, &b| {
+            positions(a).cmp(positions(b)).then(rows[a].cmp(&rows[b]))
+        });
+        let mut ordered_offsets = Vec::with_capacity(rows.len() + 1);
+        ordered_offsets.push(0);
         for &member in &by_tokens {
-            sorted_weights.extend_from_slice(
-                &ordered_weights[ordered_offsets[member]..ordered_offsets[member + 1]],
-            );
-            sorted_offsets.push(sorted_weights.len());
+            ordered_offsets
+                .push(ordered_offsets[ordered_offsets.len() - 1] + member_weights[member].len());
         }
+        let token_count = ordered_offsets[rows.len()];
+        let mut ordered = vec![0u32; token_count];
+        let mut ordered_units = vec![0.0f64; token_count];
+        let share_starts: Vec<usize> = shares
+            .iter()
+            .map(|share| ordered_offsets[share.start])
+            .collect();
+        let pieces: Vec<_> = split_at_starts(&mut ordered, &share_starts)
+            .into_iter()
+            .zip(split_at_starts(&mut ordered_units, &share_starts))
+            .zip(shares.iter().cloned())
+            .collect();
+        on_chunks(pieces, |((positions, units), share)| {
+            let mut next = 0;
+            for &member in &by_tokens[share] {
+                for &(position, unit) in member_weights[member] {
+                    positions[next] = position;
+                    units[next] = unit;
+                    next += 1;
+                }
+            }
+        });
         let rows: Vec<u32> = by_tokens.iter().map(|&member| rows[member]).collect();
-        let sizes: Vec<(f64, f64)> = by_tokens.iter().map(|&member| sizes[member]).collect();
-        let (ordered_weights, ordered_offsets) = (sorted_weights, sorted_offsets);
+        let sizes: Vec<(f64, f64)> = by_tokens
+            .iter()
+            .map(|&member| unsorted_sizes[member])
+            .collect();
+        drop(member_weights);
+        drop(weighed);
 
         // A member's prefix ends where no partner could reach the threshold
         // on the tokens left: by Cauchy–Schwarz the rest contributes at most
         // the length of the rest of the unit vector, and at most the sum of
         // its unit weights times the largest unit weight of the same token
         // in the group.
-        let bound = threshold * (1.0 - SLACK);
-        let mut prefix_lengths = Vec::with_capacity(rows.len());
-        let (mut squared_rest, mut product_rest) = (Vec::new(), Vec::new());
-        for member in 0..rows.len() {
-            let tokens = &ordered_weights[ordered_offsets[member]..ordered_offsets[member + 1]];
-            squared_rest.clear();
-            squared_rest.resize(tokens.len() + 1, 0.0);
-            product_rest.clear();
-            product_rest.resize(tokens.len() + 1, 0.0);
-            for (i, &(position, unit)) in tokens.iter().enumerate().rev() {
-                squared_rest[i] = squared_rest[i + 1] + unit * unit;
-                product_rest[i] =
-                    product_rest[i + 1] + unit * largest_at_position[position as usize];
-            }
-            let length = (1..=tokens.len())
-                .find(|&length| squared_rest[length].sqrt().min(product_rest[length]) < bound)
-                .unwrap_or(tokens.len());
-            prefix_lengths.push(length);
-        }
-
+        let prefix_lengths: Vec<usize> = on_chunks(shares.clone(), |share| {
+            let (mut squared_rest, mut product_rest) = (Vec::new(), Vec::new());
+            share
+                .map(|member| {
+                    let range = ordered_offsets[member]..ordered_offsets[member + 1];
+                    let (positions, units) = (&ordered[range.clone()], &ordered_units[range]);
+                    squared_rest.clear();
+                    squared_rest.resize(units.len() + 1, 0.0);
+                    product_rest.clear();
+                    product_rest.resize(units.len() + 1, 0.0);
+                    for (i, (&position, &unit)) in positions.iter().zip(units).enumerate().rev() {
+                        squared_rest[i] = squared_rest[i + 1] + unit * unit;
+                        product_rest[i] =
+                            product_rest[i + 1] + unit * largest_at_position[position as usize];
+                    }
+                    (1..=units.len())
+                        .find(|&length| {
+                            squared_rest[length].sqrt().min(product_rest[length]) < bound
+                        })
+                        .unwrap_or(units.len())
+                })
+                .collect::<Vec<usize>>()
+        })
+        .concat();
         let member_sides: Vec<u8> = rows.iter().map(|&row| sides[row as usize]).collect();
-        let ordered: Vec<u32> = ordered_weights
-            .iter()
-            .map(|(position, _)| *position)
+        let mut ordered_rest = vec![0.0; token_count];
+        let pieces: Vec<_> = split_at_starts(&mut ordered_rest, &share_starts)
+            .into_iter()
+            .zip(shares.iter().cloned())
             .collect();
-        let ordered_units: Vec<f64> = ordered_weights.iter().map(|(_, unit)| *unit).collect();
-        let mut ordered_rest = vec![0.0; ordered_units.len()];
-        let mut member_bounds = Vec::with_capacity(rows.len());
-        for (member, &(largest, sum)) in sizes.iter().enumerate() {
-            let (begin, end) = (ordered_offsets[member], ordered_offsets[member + 1]);
-            fill_rest_lengths(
-                &ordered_units[begin..end],
-                1.0,
-                &mut ordered_rest[begin..end],
-            );
-            let prefix_end = begin + prefix_lengths[member];
-            let (prefix_end, prefix_end_rest) = if prefix_end < end {
-                (ordered[prefix_end], ordered_rest[prefix_end])
-            } else {
-                (order.len() as u32, 0.0)
-            };
-            member_bounds.push(MemberBounds {
-                largest,
-                sum,
-                prefix_end,
-                prefix_end_rest,
-            });
-        }
+        let member_bounds: Vec<MemberBounds> = on_chunks(pieces, |(rests, share)| {
+            let share_start = ordered_offsets[share.start];
+            share
+                .map(|member| {
+                    let (begin, end) = (ordered_offsets[member], ordered_offsets[member + 1]);
+                    let rest = &mut rests[begin - share_start..end - share_start];
+                    fill_rest_lengths(&ordered_units[begin..end], 1.0, rest);
+                    let prefix_end = prefix_lengths[member];
+                    let (prefix_end, prefix_end_rest) = if begin + prefix_end < end {
+                        (ordered[begin + prefix_end], rest[prefix_end])
+                    } else {
+                        (order.len() as u32, 0.0)
+                    };
+                    let (largest, sum) = sizes[member];
+                    MemberBounds {
+                        largest,
+                        sum,
+                        prefix_end,
+                        prefix_end_rest,
+                    }
+                })
+                .collect::<Vec<MemberBounds>>()
+        })
+        .concat();
         let mut starts = [vec![0usize; order.len() + 1], vec![0usize; order.len() + 1]];
         for member in 0..rows.len() {
             let side = usize::from(member_sides[member]);
@@ -1644,6 +1810,51 @@ mod tests {
     }
 
     #[test]
+    fn index_and_tokens_are_the_same_on_any_number_of_threads() {
+        // Tokenising and indexing split the rows among threads and merge
+        // what each found: the arrays must not depend on the split.
+        let texts = random_texts(700, 5);
+        let rows = rows(&texts, 1, 0);
+        let weights = TokenWeights::from_texts(&texts);
+        let built = |threads: usize| {
+            let corpus = TokenizedRows::new(&rows, &weights, threads);
+            let members: Vec<u32> = (0..rows.len() as u32)
+                .filter(|&row| corpus.norms[row as usize] > 0.0)
+                .collect();
+            let mut scratch = GroupScratch::new(corpus.vocabulary_len());
+            let sides = vec![0u8; rows.len()];
+            let group =
+                GroupIndex::new(&corpus, members, &sides, false, 0.5, threads, &mut scratch);
+            let postings: Vec<(u32, f32, f32, u32, f32)> = group.postings[0]
+                .iter()
+                .zip(&group.posting_bounds[0])
+                .map(|(entry, bounds)| {
+                    let (member, unit, rest) = (entry.member, entry.unit, entry.rest);
+                    (
+                        member,
+                        unit,
+                        rest,
+                        bounds.prefix_end,
+                        bounds.prefix_end_rest,
+                    )
+                })
+                .collect();
+            (
+                (corpus.tokens, corpus.token_weights, corpus.offsets),
+                (corpus.word_starts, corpus.norms, corpus.rank_weights),
+                (group.rows, group.ordered, group.ordered_units),
+                (group.ordered_rest, group.prefix_lengths, group.starts),
+                postings,
+            )
+        };
+        let alone = built(1);
+        assert!(alone.4.len() > 1000, "a real index: {}", alone.4.len());
+        for threads in [2, 3, 7] {
+            assert!(built(threads) == alone, "{threads} threads");
+        }
+    }
+
+    #[test]
     fn filters_leave_few_candidates() {
         // The point of the join: at a high threshold only a small share of
         // the pairs is ever scored.
@@ -1656,7 +1867,7 @@ mod tests {
             .collect();
         let mut scratch = GroupScratch::new(corpus.vocabulary_len());
         let sides = vec![0u8; rows.len()];
-        let group = GroupIndex::new(&corpus, members, &sides, false, 0.8, &mut scratch);
+        let group = GroupIndex::new(&corpus, members, &sides, false, 0.8, 2, &mut scratch);
         let mut probe = group.probe_scratch();
         let mut scored = 0usize;
         for member in 0..group.rows.len() {
