@@ -54,8 +54,8 @@
 //!
 //! The bounds are loosened by a relative `1e-9` so that rounding in the
 //! filters can only let more candidates through, never fewer. Tokenising,
-//! probing and sorting run on all cores (`std::thread::scope`): a large
-//! group's members are shared among the threads, small groups (a
+//! indexing, probing and sorting run on all cores (`std::thread::scope`): a
+//! large group's members are shared among the threads, small groups (a
 //! department's clauses) are taken one per thread.
 
 use datafusion::common::HashMap;
