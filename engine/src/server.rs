@@ -15,7 +15,9 @@ pub mod scram;
 pub mod startup;
 pub mod tls;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
+use crate::export::{AtomicFile, ExportError};
 use config::{Auth, ServerConfig};
 use connection::{Connection, ConnectionHandlers};
 use registry::Registry;
@@ -67,6 +70,19 @@ pub enum ServerError {
     },
 }
 
+/// Writes `address` to `path` whole, through a temporary file synced and
+/// renamed into place: whoever polls for the file never reads half an
+/// address, and a failed write leaves nothing behind.
+fn write_address_file(path: &Path, address: SocketAddr) -> std::io::Result<()> {
+    let as_io = |error: ExportError| match error {
+        ExportError::Io { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    };
+    let mut file = AtomicFile::create(path).map_err(as_io)?;
+    writeln!(file, "{address}")?;
+    file.commit().map_err(as_io)
+}
+
 impl Server {
     /// Bind the listener and prepare TLS; fails (never degrades) if TLS cannot load.
     pub async fn bind(engine: Engine, config: ServerConfig) -> Result<Server, ServerError> {
@@ -83,15 +99,10 @@ impl Server {
             source,
         })?;
         if let Some(path) = &config.address_file {
-            // Written whole and renamed into place: whoever polls for the
-            // file never reads half an address.
-            let partial = path.with_extension("partial");
-            std::fs::write(&partial, format!("{local_addr}\n"))
-                .and_then(|()| std::fs::rename(&partial, path))
-                .map_err(|source| ServerError::AddressFile {
-                    path: path.display().to_string(),
-                    source,
-                })?;
+            write_address_file(path, local_addr).map_err(|source| ServerError::AddressFile {
+                path: path.display().to_string(),
+                source,
+            })?;
         }
         if matches!(config.auth, Auth::Trust) {
             tracing::warn!(
@@ -188,5 +199,55 @@ impl Server {
         connections.abort_all();
         while connections.join_next().await.is_some() {}
         tracing::info!("stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(address_file: std::path::PathBuf) -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: String::new(),
+            address_file: Some(address_file),
+            max_connections: 4,
+            auth: Auth::Trust,
+            tls: None,
+            statement_timeout: None,
+            query_memory_limit: None,
+            monitor_every: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn address_file_holds_the_bound_address_and_nothing_is_left_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let engine = Engine::open(data.to_str().unwrap()).await.unwrap();
+        let path = dir.path().join("address");
+        let server = Server::bind(engine, config(path.clone())).await.unwrap();
+        let written: SocketAddr = std::fs::read_to_string(&path)
+            .unwrap()
+            .trim_end()
+            .parse()
+            .unwrap();
+        assert_eq!(written, server.local_addr());
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["address", "data"]);
+
+        let engine = Engine::open(data.to_str().unwrap()).await.unwrap();
+        let missing = dir.path().join("no such directory").join("address");
+        let error = Server::bind(engine, config(missing)).await.err().unwrap();
+        let message = error.to_string();
+        assert!(
+            matches!(error, ServerError::AddressFile { .. })
+                && message.contains("no such directory"),
+            "{message}"
+        );
     }
 }
