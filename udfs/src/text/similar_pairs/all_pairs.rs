@@ -899,20 +899,35 @@ impl ProbeScratch {
 
 /// Where each candidate of the member being probed is in `ProbeScratch::met`:
 /// an open-addressing hash table (linear probing), small enough to stay in
-/// cache where an array over all members would not.
+/// cache where an array over all members would not. Emptied between probes
+/// by starting a new generation: a slot of an older one is free.
 struct CandidateTable {
-    /// (member, index into `met`); `EMPTY` members mark free slots.
-    slots: Vec<(u32, u32)>,
+    slots: Vec<CandidateSlot>,
+    /// The generation of the taken slots.
+    generation: u32,
     /// How many slots are taken.
     len: usize,
 }
 
+#[derive(Clone, Copy)]
+struct CandidateSlot {
+    member: u32,
+    /// Index into `met`.
+    index: u32,
+    generation: u32,
+}
+
 impl CandidateTable {
-    const EMPTY: u32 = u32::MAX;
+    const FREE: CandidateSlot = CandidateSlot {
+        member: 0,
+        index: 0,
+        generation: 0,
+    };
 
     fn new() -> Self {
         Self {
-            slots: vec![(Self::EMPTY, 0); 1024],
+            slots: vec![Self::FREE; 1024],
+            generation: 1,
             len: 0,
         }
     }
@@ -926,10 +941,11 @@ impl CandidateTable {
     /// Records `member` at `index`; `member` must not be in the table.
     fn insert(&mut self, member: u32, index: usize) {
         if (self.len + 1) * 2 > self.slots.len() {
-            let grown = vec![(Self::EMPTY, 0); self.slots.len() * 2];
+            let grown = vec![Self::FREE; self.slots.len() * 2];
             let old = std::mem::replace(&mut self.slots, grown);
-            for (member, index) in old.into_iter().filter(|(member, _)| *member != Self::EMPTY) {
-                self.place(member, index);
+            let generation = self.generation;
+            for slot in old.into_iter().filter(|slot| slot.generation == generation) {
+                self.place(slot.member, slot.index);
             }
         }
         self.place(member, index as u32);
@@ -939,33 +955,44 @@ impl CandidateTable {
     fn place(&mut self, member: u32, index: u32) {
         let mask = self.slots.len() - 1;
         let mut slot = self.home(member);
-        while self.slots[slot].0 != Self::EMPTY {
+        while self.slots[slot].generation == self.generation {
             slot = (slot + 1) & mask;
         }
-        self.slots[slot] = (member, index);
+        self.slots[slot] = CandidateSlot {
+            member,
+            index,
+            generation: self.generation,
+        };
     }
 
-    /// The index recorded for `member`, which is in the table.
+    /// The index recorded for `member`, which is in the table. (No slot
+    /// is freed within a generation, so none lies between a member's home
+    /// and its slot.)
     fn find(&self, member: u32) -> usize {
         let mask = self.slots.len() - 1;
         let mut slot = self.home(member);
-        while self.slots[slot].0 != member {
+        loop {
+            let CandidateSlot {
+                member: found,
+                index,
+                generation,
+            } = self.slots[slot];
+            if found == member && generation == self.generation {
+                return index as usize;
+            }
             slot = (slot + 1) & mask;
         }
-        self.slots[slot].1 as usize
     }
 
-    /// Empties the slot of `member`, which is in the table. Only called
-    /// to empty the whole table, one member after another: no other member
-    /// is looked up in between, so no probe sequence needs mending.
-    fn remove(&mut self, member: u32) {
-        let mask = self.slots.len() - 1;
-        let mut slot = self.home(member);
-        while self.slots[slot].0 != member {
-            slot = (slot + 1) & mask;
+    /// Empties the table.
+    fn clear(&mut self) {
+        self.len = 0;
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Four billion probes later: free the slots for real.
+            self.slots.fill(Self::FREE);
+            self.generation = 1;
         }
-        self.slots[slot].0 = Self::EMPTY;
-        self.len -= 1;
     }
 }
 
@@ -1469,8 +1496,8 @@ impl GroupIndex {
         *after_size += met.len();
         for found in met.iter() {
             taken[found.member as usize / 64] &= !(1u64 << (found.member % 64));
-            met_table.remove(found.member);
         }
+        met_table.clear();
         let MemberBounds {
             prefix_end: member_end,
             prefix_end_rest: member_end_rest,
@@ -1756,15 +1783,22 @@ mod tests {
             for (index, &member) in members.iter().enumerate() {
                 assert_eq!(table.find(member), index + round, "member {member}");
             }
-            for &member in &members {
-                table.remove(member);
-            }
+            table.clear();
             assert_eq!(table.len, 0);
             assert!(table
                 .slots
                 .iter()
-                .all(|(member, _)| *member == CandidateTable::EMPTY));
+                .all(|slot| slot.generation != table.generation));
         }
+        // The generation wraps round: every slot is freed for real.
+        table.insert(7, 3);
+        table.generation = u32::MAX;
+        table.insert(9, 4);
+        table.clear();
+        assert_eq!(table.generation, 1);
+        assert!(table.slots.iter().all(|slot| slot.generation == 0));
+        table.insert(9, 5);
+        assert_eq!(table.find(9), 5);
     }
 
     #[test]
