@@ -1270,40 +1270,89 @@ impl GroupIndex {
                 side_starts[position + 1] += side_starts[position];
             }
         }
-        let mut fill = [starts[0].clone(), starts[1].clone()];
-        let mut postings = [
-            vec![Posting::default(); starts[0][order.len()]],
-            vec![Posting::default(); starts[1][order.len()]],
-        ];
-        let mut posting_bounds = [
-            vec![PostingBounds::default(); starts[0][order.len()]],
-            vec![PostingBounds::default(); starts[1][order.len()]],
-        ];
-        for member in 0..rows.len() {
-            let side = usize::from(member_sides[member]);
-            let begin = ordered_offsets[member];
-            let MemberBounds {
-                largest,
-                sum,
-                prefix_end,
-                prefix_end_rest,
-            } = member_bounds[member];
-            let bounds = PostingBounds {
-                largest: rounded_up(largest),
-                sum: rounded_up(sum),
-                prefix_end,
-                prefix_end_rest: rounded_up(prefix_end_rest),
-            };
-            for index in begin..begin + prefix_lengths[member] {
-                let slot = &mut fill[side][ordered[index] as usize];
-                postings[side][*slot] = Posting {
-                    member: member as u32,
-                    unit: rounded_up(ordered_units[index]),
-                    rest: rounded_up(rest_after(&ordered_rest, &ordered_offsets, member, index)),
-                };
-                posting_bounds[side][*slot] = bounds;
-                *slot += 1;
+        // Each thread fills the lists of a range of positions holding about
+        // as many entries as the others' (reading every member's prefix,
+        // writing only its own lists).
+        let mut postings: [Vec<Posting>; 2] = Default::default();
+        let mut posting_bounds: [Vec<PostingBounds>; 2] = Default::default();
+        for side in 0..2 {
+            let side_starts = &starts[side];
+            let total = side_starts[order.len()];
+            if total == 0 {
+                continue;
             }
+            let mut lists = vec![Posting::default(); total];
+            let mut lists_bounds = vec![PostingBounds::default(); total];
+            let position_starts: Vec<usize> = even_shares(total, threads)
+                .iter()
+                .map(|share| side_starts.partition_point(|&start| start < share.start))
+                .map(|position| position.min(order.len()))
+                .collect();
+            let mut ranges: Vec<std::ops::Range<usize>> = position_starts
+                .windows(2)
+                .map(|pair| pair[0]..pair[1])
+                .collect();
+            ranges.push(position_starts[position_starts.len() - 1]..order.len());
+            ranges[0].start = 0;
+            let entry_starts: Vec<usize> = ranges
+                .iter()
+                .map(|range| side_starts[range.start])
+                .collect();
+            let pieces: Vec<_> = split_at_starts(&mut lists, &entry_starts)
+                .into_iter()
+                .zip(split_at_starts(&mut lists_bounds, &entry_starts))
+                .zip(ranges)
+                .collect();
+            on_chunks(pieces, |((entries, entries_bounds), positions)| {
+                let base = side_starts[positions.start];
+                let mut fill: Vec<usize> = side_starts[positions.clone()]
+                    .iter()
+                    .map(|start| start - base)
+                    .collect();
+                for member in 0..rows.len() {
+                    if usize::from(member_sides[member]) != side {
+                        continue;
+                    }
+                    let begin = ordered_offsets[member];
+                    let MemberBounds {
+                        largest,
+                        sum,
+                        prefix_end,
+                        prefix_end_rest,
+                    } = member_bounds[member];
+                    let bounds = PostingBounds {
+                        largest: rounded_up(largest),
+                        sum: rounded_up(sum),
+                        prefix_end,
+                        prefix_end_rest: rounded_up(prefix_end_rest),
+                    };
+                    for index in begin..begin + prefix_lengths[member] {
+                        // A prefix's positions ascend.
+                        let position = ordered[index] as usize;
+                        if position < positions.start {
+                            continue;
+                        }
+                        if position >= positions.end {
+                            break;
+                        }
+                        let slot = &mut fill[position - positions.start];
+                        entries[*slot] = Posting {
+                            member: member as u32,
+                            unit: rounded_up(ordered_units[index]),
+                            rest: rounded_up(rest_after(
+                                &ordered_rest,
+                                &ordered_offsets,
+                                member,
+                                index,
+                            )),
+                        };
+                        entries_bounds[*slot] = bounds;
+                        *slot += 1;
+                    }
+                }
+            });
+            postings[side] = lists;
+            posting_bounds[side] = lists_bounds;
         }
 
         for &token in &order {
