@@ -780,6 +780,18 @@ fn split_at_starts<'a, T>(mut data: &'a mut [T], starts: &[usize]) -> Vec<&'a mu
     pieces
 }
 
+/// Two arrays laid out alike, cut alike (`split_at_starts`), piece by piece.
+fn split_both_at_starts<'a, A, B>(
+    first: &'a mut [A],
+    second: &'a mut [B],
+    starts: &[usize],
+) -> Vec<(&'a mut [A], &'a mut [B])> {
+    split_at_starts(first, starts)
+        .into_iter()
+        .zip(split_at_starts(second, starts))
+        .collect()
+}
+
 /// One thread's share of a group's members, weighed: `GroupIndex::new`.
 struct WeighedShare {
     /// Each member's (position, unit weight) pairs, by position, one member
@@ -1175,9 +1187,8 @@ impl GroupIndex {
             .iter()
             .map(|share| ordered_offsets[share.start])
             .collect();
-        let pieces: Vec<_> = split_at_starts(&mut ordered, &share_starts)
+        let pieces: Vec<_> = split_both_at_starts(&mut ordered, &mut ordered_units, &share_starts)
             .into_iter()
-            .zip(split_at_starts(&mut ordered_units, &share_starts))
             .zip(shares.iter().cloned())
             .collect();
         on_chunks(pieces, |((positions, units), share)| {
@@ -1191,10 +1202,6 @@ impl GroupIndex {
             }
         });
         let rows: Vec<u32> = by_tokens.iter().map(|&member| rows[member]).collect();
-        let sizes: Vec<(f64, f64)> = by_tokens
-            .iter()
-            .map(|&member| unsorted_sizes[member])
-            .collect();
         drop(member_weights);
         drop(weighed);
 
@@ -1246,7 +1253,7 @@ impl GroupIndex {
                     } else {
                         (order.len() as u32, 0.0)
                     };
-                    let (largest, sum) = sizes[member];
+                    let (largest, sum) = unsorted_sizes[by_tokens[member]];
                     MemberBounds {
                         largest,
                         sum,
@@ -1283,25 +1290,19 @@ impl GroupIndex {
             }
             let mut lists = vec![Posting::default(); total];
             let mut lists_bounds = vec![PostingBounds::default(); total];
-            let position_starts: Vec<usize> = even_shares(total, threads)
+            // The first position of each share of the entries, then the end.
+            let mut position_bounds: Vec<usize> = even_shares(total, threads)
                 .iter()
                 .map(|share| side_starts.partition_point(|&start| start < share.start))
-                .map(|position| position.min(order.len()))
                 .collect();
-            let mut ranges: Vec<std::ops::Range<usize>> = position_starts
-                .windows(2)
-                .map(|pair| pair[0]..pair[1])
-                .collect();
-            ranges.push(position_starts[position_starts.len() - 1]..order.len());
-            ranges[0].start = 0;
-            let entry_starts: Vec<usize> = ranges
+            position_bounds.push(order.len());
+            let entry_starts: Vec<usize> = position_bounds[..position_bounds.len() - 1]
                 .iter()
-                .map(|range| side_starts[range.start])
+                .map(|&position| side_starts[position])
                 .collect();
-            let pieces: Vec<_> = split_at_starts(&mut lists, &entry_starts)
+            let pieces: Vec<_> = split_both_at_starts(&mut lists, &mut lists_bounds, &entry_starts)
                 .into_iter()
-                .zip(split_at_starts(&mut lists_bounds, &entry_starts))
-                .zip(ranges)
+                .zip(position_bounds.windows(2).map(|pair| pair[0]..pair[1]))
                 .collect();
             on_chunks(pieces, |((entries, entries_bounds), positions)| {
                 let base = side_starts[positions.start];
