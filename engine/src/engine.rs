@@ -25,11 +25,13 @@ use crate::func_search::{self, FuncSearchFunction};
 use crate::metadata::{self, META_SCHEMA};
 use crate::pg_compat::{PgCompat, SessionIdentity};
 use crate::settings::Settings;
-use crate::text_corpus;
+use crate::text_corpus::{self, CorpusWeights};
 use crate::time_travel;
 use crate::user_tables::UserTables;
 use crate::views;
-use bianzhi_udfs::text::{func_similarity_with_weights, similar_pairs_function, TokenWeights};
+use bianzhi_udfs::text::{
+    func_similarity_with_shared_weights, similar_pairs_function, TokenWeights,
+};
 
 /// The catalog (database) name clients see.
 pub const CATALOG_NAME: &str = "bianzhi";
@@ -55,8 +57,9 @@ pub struct Engine {
     /// Table functions (over the built-in views, `func_search`, and the
     /// time travel of `table_at`/`table_history`), registered in every session.
     table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
-    /// Token weights of the duty-text corpus, read at open.
-    text_weights: Arc<TokenWeights>,
+    /// Token weights of the duty-text corpus: counted at open, and again
+    /// before a statement scoring with them once the corpus tables changed.
+    text_weights: Arc<CorpusWeights>,
     /// The Delta tables `CREATE TABLE` made.
     user_tables: Arc<UserTables>,
 }
@@ -113,6 +116,18 @@ impl Engine {
         catalog.register_schema(META_SCHEMA, Arc::new(meta))?;
         let compat = Arc::new(PgCompat::install(catalogs.clone(), &catalog, CATALOG_NAME)?);
         let runtime = RuntimeEnvBuilder::new().build_arc()?;
+        let corpus_tables = text_corpus::CORPUS_TABLES
+            .into_iter()
+            .filter_map(|name| {
+                let (_, table) = tables.iter().find(|(def, _)| def.name == name)?;
+                Some((name, Arc::clone(table)))
+            })
+            .collect();
+        let text_weights = Arc::new(CorpusWeights::new(
+            corpus_tables,
+            data.root().clone(),
+            runtime.clone(),
+        ));
         let mut engine = Engine {
             data: Arc::new(data),
             tables,
@@ -121,7 +136,7 @@ impl Engine {
             runtime,
             options,
             table_functions: Vec::new(),
-            text_weights: Arc::new(TokenWeights::uniform()),
+            text_weights,
             user_tables: Arc::new(user_tables),
         };
         let ctx = engine.session()?;
@@ -152,15 +167,7 @@ impl Engine {
             engine.data.clone(),
             &engine.tables,
         ));
-        let mut corpus_versions = Vec::new();
-        for name in text_corpus::CORPUS_TABLES {
-            corpus_versions.push(match engine.live_table(name) {
-                Some(table) => table.version().await?,
-                None => None,
-            });
-        }
-        engine.text_weights =
-            text_corpus::corpus_weights(&ctx, engine.data.root(), &corpus_versions).await?;
+        engine.text_weights.refresh().await?;
         engine
             .compat
             .load_descriptions(&ctx, engine.data.catalog())
@@ -188,9 +195,23 @@ impl Engine {
             .map(|(_, table)| table)
     }
 
-    /// Token weights of the duty-text corpus (org_duty, power_item) as read
-    /// when the data directory was opened.
+    /// Token weights of the duty-text corpus (org_duty, power_item) in
+    /// place now: as counted at open or at the last [`Self::refresh_text_weights`].
     pub fn text_weights(&self) -> Arc<TokenWeights> {
+        self.text_weights.current()
+    }
+
+    /// Counts the corpus again if org_duty or power_item has a new version
+    /// since the weights in place were counted, and returns the weights.
+    /// [`crate::Session`] does this before every statement using
+    /// `func_similarity` or `similar_pairs`; a caller running SQL on
+    /// [`Self::session`]'s contexts directly calls it after writing.
+    pub async fn refresh_text_weights(&self) -> Result<Arc<TokenWeights>> {
+        Ok(self.text_weights.refresh().await?)
+    }
+
+    /// The corpus weights every session of this engine scores with.
+    pub(crate) fn corpus_weights(&self) -> Arc<CorpusWeights> {
         self.text_weights.clone()
     }
 
@@ -257,13 +278,15 @@ impl Engine {
         self.compat.register_functions(&ctx, settings, identity);
         bianzhi_udfs::register_all(&mut ctx)?;
         // func_similarity weighs tokens by this data directory's corpus.
-        ctx.register_udf(func_similarity_with_weights(self.text_weights.clone()));
+        ctx.register_udf(func_similarity_with_shared_weights(
+            self.text_weights.shared(),
+        ));
         // similar_pairs scores with the same weights, so its pairs are func_similarity's.
         ctx.register_udtf(
             "similar_pairs",
             DistinctScans::wrap(
                 "similar_pairs",
-                similar_pairs_function(self.text_weights.clone()),
+                similar_pairs_function(self.text_weights.shared()),
             ),
         );
         for (name, function) in &self.table_functions {

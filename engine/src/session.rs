@@ -32,6 +32,7 @@ use crate::pg_compat::user_subqueries::protect_user_subqueries;
 use crate::pg_compat::SessionIdentity;
 use crate::settings::{SettingError, Settings};
 use crate::sqlstate::{code, from_datafusion, SqlError};
+use crate::text_corpus::{uses_corpus_weights, CorpusWeights};
 use datafusion::execution::FunctionRegistry as _;
 
 /// Result type of session operations.
@@ -140,6 +141,9 @@ pub struct Session {
     terminating: Arc<AtomicBool>,
     /// Where `CREATE TABLE` and `DROP TABLE` of SQL-made tables go.
     user_tables: Arc<crate::user_tables::UserTables>,
+    /// `func_similarity`'s weights, counted again before a statement using
+    /// them once the corpus tables changed.
+    corpus_weights: Arc<CorpusWeights>,
 }
 
 impl std::fmt::Debug for Session {
@@ -167,6 +171,7 @@ impl Session {
             running: Mutex::new(CancellationToken::new()),
             terminating: Arc::new(AtomicBool::new(false)),
             user_tables: engine.user_tables(),
+            corpus_weights: engine.corpus_weights(),
         };
         // Startup parameters such as TimeZone or search_path take effect now.
         for name in ["TimeZone", "search_path"] {
@@ -552,6 +557,7 @@ impl Session {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let ctx = self.ctx.clone();
         let user_tables = self.user_tables.clone();
+        let corpus_weights = self.corpus_weights.clone();
         let planning = async move {
             // Tables made by SQL are Delta tables in the data directory.
             let handled = match &plan {
@@ -569,6 +575,10 @@ impl Session {
                         Arc::new(Schema::empty()),
                     ));
                 return Ok(empty);
+            }
+            // Before planning: a constant call is evaluated while optimising.
+            if uses_corpus_weights(&plan) {
+                corpus_weights.refresh().await?;
             }
             let frame = ctx.execute_logical_plan(plan).await?;
             frame.execute_stream().await

@@ -12,12 +12,18 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use bianzhi_udfs::text::TokenWeights;
+use bianzhi_catalog::live_table::LiveDeltaTable;
+use bianzhi_udfs::text::{SharedTokenWeights, TokenWeights};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::error::DataFusionError;
-use datafusion::prelude::SessionContext;
+use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use tokio::sync::Mutex;
 use url::Url;
 
 use crate::error::Result;
@@ -33,6 +39,134 @@ pub const CORPUS_SQL: &str =
 /// The file the counts are saved in, in a local data directory's root: a
 /// file, so never taken for a table.
 pub const SAVED_COUNTS_FILE: &str = ".bianzhi_token_counts";
+
+/// `func_similarity`'s and `similar_pairs`' weights for one engine: counted
+/// when it opens, and counted again before a statement that scores with
+/// them once a corpus table has a new Delta version (a write through any
+/// session, or another process's import). Every session's functions read
+/// the one [`SharedTokenWeights`], so new counts reach sessions already open.
+#[derive(Debug)]
+pub struct CorpusWeights {
+    shared: Arc<SharedTokenWeights>,
+    /// The live tables of [`CORPUS_TABLES`] that exist, by name.
+    tables: Vec<(&'static str, Arc<LiveDeltaTable>)>,
+    root: Url,
+    runtime: Arc<RuntimeEnv>,
+    /// The versions the weights in place were counted from; `None` before
+    /// the first count. Held while counting, so concurrent statements wait
+    /// for one count.
+    counted: Mutex<Option<Vec<Option<u64>>>>,
+}
+
+impl CorpusWeights {
+    /// Weights over `tables` (the engine's live tables of
+    /// [`CORPUS_TABLES`]), uniform until [`Self::refresh`] first counts.
+    pub fn new(
+        tables: Vec<(&'static str, Arc<LiveDeltaTable>)>,
+        root: Url,
+        runtime: Arc<RuntimeEnv>,
+    ) -> Self {
+        Self {
+            shared: Arc::default(),
+            tables,
+            root,
+            runtime,
+            counted: Mutex::new(None),
+        }
+    }
+
+    /// The cell every session's `func_similarity` and `similar_pairs` read.
+    pub fn shared(&self) -> Arc<SharedTokenWeights> {
+        Arc::clone(&self.shared)
+    }
+
+    /// The weights in place now.
+    pub fn current(&self) -> Arc<TokenWeights> {
+        self.shared.current()
+    }
+
+    /// The weights of the corpus tables' newest versions: the ones in place
+    /// if those versions have not changed since they were counted, else read
+    /// from the saved counts or counted again, and put in place.
+    pub async fn refresh(&self) -> DfResult<Arc<TokenWeights>> {
+        let mut counted = self.counted.lock().await;
+        let mut versions = Vec::with_capacity(CORPUS_TABLES.len());
+        for name in CORPUS_TABLES {
+            versions.push(match self.table(name) {
+                Some(table) => table.version().await?,
+                None => None,
+            });
+        }
+        if counted.as_ref() == Some(&versions) {
+            return Ok(self.shared.current());
+        }
+        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), self.runtime.clone());
+        for (name, table) in &self.tables {
+            ctx.register_table(*name, Arc::clone(table) as Arc<dyn TableProvider>)?;
+        }
+        let weights =
+            corpus_weights(&ctx, &self.root, &versions)
+                .await
+                .map_err(|error| match error {
+                    crate::error::Error::DataFusion(error) => error,
+                    other => DataFusionError::External(Box::new(other)),
+                })?;
+        if counted.is_some() {
+            tracing::info!(
+                documents = weights.documents(),
+                ?versions,
+                "corpus tables changed: func_similarity's token weights counted again"
+            );
+        }
+        self.shared.replace(Arc::clone(&weights));
+        *counted = Some(versions);
+        Ok(weights)
+    }
+
+    fn table(&self, name: &str) -> Option<&Arc<LiveDeltaTable>> {
+        self.tables
+            .iter()
+            .find(|(table, _)| *table == name)
+            .map(|(_, table)| table)
+    }
+}
+
+/// Whether `plan` scores with the corpus weights: it calls `func_similarity`
+/// or `similar_pairs`, itself, in a subquery or in a view it reads.
+pub fn uses_corpus_weights(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    // The closures never fail: `apply` only returns what they return.
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            // A table function's scan is named after the call: `similar_pairs()`
+            // by DataFusion, over `similar_pairs('t', …)` by `DistinctScans`.
+            let table = scan.table_name.table();
+            if table == "similar_pairs" || table.starts_with("similar_pairs(") {
+                found = true;
+            } else if let Some(view) = scan.source.get_logical_plan() {
+                found = uses_corpus_weights(&view);
+            }
+        }
+        if !found {
+            node.apply_expressions(|expr| {
+                expr.apply(|expr| {
+                    if matches!(expr, Expr::ScalarFunction(call) if call.name() == "func_similarity")
+                    {
+                        found = true;
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })?;
+        }
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
+}
 
 /// Document frequencies over the corpus, counted on all cores: each thread
 /// counts a share of the texts and the counts are added up (the same numbers
@@ -155,8 +289,126 @@ fn count_documents(columns: &[ArrayRef]) -> TokenWeights {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use bianzhi_udfs::text::{func_similarity_with_weights, TokenWeights};
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Float64Type;
+    use datafusion::prelude::SessionContext;
+
     use super::SAVED_COUNTS_FILE;
     use crate::engine::Engine;
+    use crate::session::{Output, Prepared, Session};
+    use crate::{SessionIdentity, Settings};
+
+    const PAIR: &str =
+        "SELECT func_similarity('负责全市档案监督管理工作', '负责全市价格监督管理工作')";
+
+    /// The one Float64 a statement returns.
+    async fn score(session: &Session, sql: &str) -> f64 {
+        match session.run_one(sql).await.unwrap() {
+            Output::Rows { batches, .. } => {
+                batches[0].column(0).as_primitive::<Float64Type>().value(0)
+            }
+            other => panic!("{sql}: expected rows, got {other:?}"),
+        }
+    }
+
+    /// `PAIR` scored with the weights of `texts`, outside any engine.
+    async fn expected(texts: &[&str]) -> f64 {
+        let ctx = SessionContext::new();
+        ctx.register_udf(func_similarity_with_weights(Arc::new(
+            TokenWeights::from_texts(texts),
+        )));
+        let batches = ctx.sql(PAIR).await.unwrap().collect().await.unwrap();
+        batches[0].column(0).as_primitive::<Float64Type>().value(0)
+    }
+
+    fn insert(texts: &[&str], first_id: usize) -> String {
+        let rows: Vec<String> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let id = first_id + i;
+                format!("({id}, 1, 2024, {id}, '{text}', DATE '2024-01-01')")
+            })
+            .collect();
+        format!(
+            "INSERT INTO org_duty (duty_id, org_id, version_year, seq, duty_text, valid_from) VALUES {}",
+            rows.join(", ")
+        )
+    }
+
+    #[tokio::test]
+    async fn weights_follow_writes_while_the_engine_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+        let new_session =
+            || Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
+        let (writer, reader) = (new_session(), new_session());
+        let uniform = score(&reader, PAIR).await;
+        assert_eq!(uniform, expected(&[]).await);
+        writer
+            .run_one("CREATE VIEW pair_score AS SELECT func_similarity('负责全市档案监督管理工作', '负责全市价格监督管理工作') AS score")
+            .await
+            .unwrap();
+        // Prepared before the write, run after it.
+        let Prepared::Query { plan: prepared, .. } = reader.prepare(PAIR).await.unwrap() else {
+            panic!("a query");
+        };
+
+        // Boilerplate in every text: 负责全市…监督管理工作 weighs little now.
+        let first = [
+            "负责全市档案监督管理工作",
+            "负责全市药品监督管理工作",
+            "负责全市环境监督管理工作",
+            "负责全市价格监督管理工作",
+        ];
+        writer.run_one(&insert(&first, 1)).await.unwrap();
+        let counted = score(&reader, PAIR).await;
+        assert_eq!(counted, expected(&first).await);
+        assert!(counted < uniform, "{counted} < {uniform}");
+        assert_eq!(engine.text_weights().documents(), 4);
+        assert_eq!(
+            score(&reader, "SELECT score FROM pair_score").await,
+            counted
+        );
+        let stream = reader.execute(prepared).await.unwrap();
+        let batches = datafusion::physical_plan::common::collect(stream)
+            .await
+            .unwrap();
+        let prepared_score = batches[0].column(0).as_primitive::<Float64Type>().value(0);
+        assert_eq!(prepared_score, counted);
+
+        // similar_pairs scores with the same weights: its pairs are the
+        // cross join's, score for score.
+        let differing = "SELECT count(*)::DOUBLE FROM ( \
+            SELECT left_id, right_id, score FROM similar_pairs('org_duty', 'duty_id', 'duty_text', 0.1) \
+            EXCEPT SELECT a.duty_id, b.duty_id, func_similarity(a.duty_text, b.duty_text) \
+            FROM org_duty a JOIN org_duty b ON a.duty_id < b.duty_id \
+            WHERE func_similarity(a.duty_text, b.duty_text) >= 0.1)";
+        assert_eq!(score(&reader, differing).await, 0.0);
+        let pairs =
+            "SELECT count(*)::DOUBLE FROM similar_pairs('org_duty', 'duty_id', 'duty_text', 0.1)";
+        assert_eq!(score(&reader, pairs).await, 6.0);
+
+        // More rows, then a delete: counted again each time.
+        let second = ["组织实施全市档案资料收集整理工作", "负责全市档案馆建设"];
+        writer.run_one(&insert(&second, 5)).await.unwrap();
+        let all: Vec<&str> = first.iter().chain(&second).copied().collect();
+        // A statement calling only similar_pairs counts again too.
+        let pair_1_4 = "SELECT score FROM similar_pairs('org_duty', 'duty_id', 'duty_text', 0.1) \
+            WHERE left_id = 1 AND right_id = 4";
+        assert_eq!(score(&reader, pair_1_4).await, expected(&all).await);
+        assert_eq!(score(&reader, PAIR).await, expected(&all).await);
+        writer
+            .run_one("DELETE FROM org_duty WHERE duty_id IN (2, 3)")
+            .await
+            .unwrap();
+        let kept = [first[0], first[3], second[0], second[1]];
+        assert_eq!(score(&reader, PAIR).await, expected(&kept).await);
+        assert_eq!(engine.text_weights().documents(), 4);
+    }
 
     async fn add_duty(location: &str, duty_id: i64, text: &str) {
         let engine = Engine::open(location).await.unwrap();

@@ -47,7 +47,9 @@ use datafusion::logical_expr::ScalarUDF;
 pub use func_search::{
     func_search_schema, search_document_schema, FuncSearchFunc, SearchCorpus, DEFAULT_TOP_K,
 };
-pub use func_similarity::{func_similarity_with_weights, FuncSimilarityFunc};
+pub use func_similarity::{
+    func_similarity_with_shared_weights, func_similarity_with_weights, FuncSimilarityFunc,
+};
 pub use jaro_winkler::JaroWinklerFunc;
 pub use levenshtein::LevenshteinFunc;
 pub use search_index::{DocumentTerms, SearchHit, SearchIndex, BM25_B, BM25_K1};
@@ -58,7 +60,7 @@ pub use similar_pairs::{
 pub use similarity::SimilarityFunc;
 pub use strict_word_similarity::StrictWordSimilarityFunc;
 pub use text_sim::TextSimFunc;
-pub use token_weights::{CountsError, TokenWeights};
+pub use token_weights::{CountsError, SharedTokenWeights, TokenWeights};
 pub use trgm_match::TrgmMatchFunc;
 pub use word_similarity::WordSimilarityFunc;
 pub use zh_normalize::ZhNormalizeFunc;

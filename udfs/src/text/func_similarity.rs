@@ -15,7 +15,7 @@ use datafusion_macros::user_doc;
 
 use super::normalize::{counted, pack_bigram, NormalizedText};
 use super::support::{evaluate, map_string_pairs, string_argument, string_pair};
-use super::token_weights::TokenWeights;
+use super::token_weights::{SharedTokenWeights, TokenWeights};
 
 #[user_doc(
     doc_section(label = "Text Functions"),
@@ -34,7 +34,8 @@ spaces are dropped and split the text, so no token spans them), so a text and it
 form score 1. NULL in gives NULL; 0 when either text has no \
 tokens, also when both have none. Every weight is 1 (plain cosine) until the function is \
 registered again through `func_similarity_with_weights` with document frequencies counted over \
-the duty texts of the opened database (`org_duty.duty_text`, `power_item`).",
+the duty texts of the opened database (`org_duty.duty_text`, `power_item`); bianzhi counts \
+them again before a statement using the function when either table has changed.",
     syntax_example = "func_similarity(a, b)",
     sql_example = r#"```sql
 > SELECT func_similarity('負責全市道路交通安全管理工作', '负责全市道路交通安全管理工作');
@@ -50,7 +51,8 @@ the duty texts of the opened database (`org_duty.duty_text`, `power_item`).",
 #[derive(Debug)]
 pub struct FuncSimilarityFunc {
     signature: Signature,
-    weights: Arc<TokenWeights>,
+    /// Read once per batch: the engine may put in new counts between statements.
+    weights: Arc<SharedTokenWeights>,
 }
 
 impl Default for FuncSimilarityFunc {
@@ -61,6 +63,11 @@ impl Default for FuncSimilarityFunc {
 
 impl FuncSimilarityFunc {
     pub fn new(weights: Arc<TokenWeights>) -> Self {
+        Self::with_shared_weights(Arc::new(SharedTokenWeights::new(weights)))
+    }
+
+    /// Scoring with whatever weights `weights` holds when it runs.
+    pub fn with_shared_weights(weights: Arc<SharedTokenWeights>) -> Self {
         Self {
             signature: Signature::coercible(
                 vec![string_argument(), string_argument()],
@@ -70,8 +77,9 @@ impl FuncSimilarityFunc {
         }
     }
 
-    pub fn weights(&self) -> &Arc<TokenWeights> {
-        &self.weights
+    /// The weights in place now.
+    pub fn weights(&self) -> Arc<TokenWeights> {
+        self.weights.current()
     }
 }
 
@@ -81,12 +89,20 @@ pub fn func_similarity_with_weights(weights: Arc<TokenWeights>) -> ScalarUDF {
     ScalarUDF::from(FuncSimilarityFunc::new(weights))
 }
 
-// Two instances are the same function when their weights are equal; the
-// hash only looks at sizes, which equal weights share.
+/// `func_similarity` scoring with the weights `weights` holds when it runs,
+/// so that new counts reach sessions already open.
+pub fn func_similarity_with_shared_weights(weights: Arc<SharedTokenWeights>) -> ScalarUDF {
+    ScalarUDF::from(FuncSimilarityFunc::with_shared_weights(weights))
+}
+
+// Two instances are the same function when they share their weights or
+// these are equal now; the hash only looks at sizes, which equal weights
+// share.
 impl PartialEq for FuncSimilarityFunc {
     fn eq(&self, other: &Self) -> bool {
         self.signature == other.signature
-            && (Arc::ptr_eq(&self.weights, &other.weights) || self.weights == other.weights)
+            && (Arc::ptr_eq(&self.weights, &other.weights)
+                || self.weights.current() == other.weights.current())
     }
 }
 
@@ -94,9 +110,10 @@ impl Eq for FuncSimilarityFunc {}
 
 impl Hash for FuncSimilarityFunc {
     fn hash<H: Hasher>(&self, state: &mut H) {
+        let weights = self.weights.current();
         self.signature.hash(state);
-        self.weights.documents().hash(state);
-        self.weights.distinct_tokens().hash(state);
+        weights.documents().hash(state);
+        weights.distinct_tokens().hash(state);
     }
 }
 
@@ -119,12 +136,13 @@ impl ScalarUDFImpl for FuncSimilarityFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (left, right) = string_pair("func_similarity", &args.args)?;
+        let weights = self.weights.current();
         evaluate(&args.args, args.number_rows, |rows| {
             let scores = map_string_pairs(
                 &left,
                 &right,
                 rows,
-                |text| WeightedTokens::new(text, &self.weights),
+                |text| WeightedTokens::new(text, &weights),
                 WeightedTokens::cosine,
             );
             Ok(Arc::new(Float64Array::from(scores)))
@@ -352,6 +370,55 @@ pub(crate) mod tests {
         // Same tokens, other counts: similar but not the same.
         let repeated = similarity(&uniform, "交通管理，交通", "交通管理");
         assert!(repeated > 0.8 && repeated < 1.0, "{repeated}");
+    }
+
+    /// One call of `function` on two constant texts.
+    fn invoke(function: &FuncSimilarityFunc, left: &str, right: &str) -> Result<f64> {
+        use arrow::datatypes::Field;
+        use datafusion::common::config::ConfigOptions;
+        use datafusion::common::ScalarValue;
+
+        let args = vec![
+            ColumnarValue::Scalar(ScalarValue::Utf8(Some(left.to_string()))),
+            ColumnarValue::Scalar(ScalarValue::Utf8(Some(right.to_string()))),
+        ];
+        let arg_fields = args
+            .iter()
+            .map(|argument| Arc::new(Field::new("text", argument.data_type(), true)))
+            .collect();
+        let result = function.invoke_with_args(ScalarFunctionArgs {
+            args,
+            arg_fields,
+            number_rows: 1,
+            return_field: Arc::new(Field::new("func_similarity", DataType::Float64, true)),
+            config_options: Arc::new(ConfigOptions::default()),
+        })?;
+        match result {
+            ColumnarValue::Scalar(ScalarValue::Float64(Some(score))) => Ok(score),
+            other => panic!("expected one score, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn shared_weights_are_read_when_the_function_runs() -> Result<()> {
+        let (left, right) = ("负责全市道路交通安全管理工作", "组织实施道路交通秩序管理");
+        let shared = Arc::new(SharedTokenWeights::new(Arc::new(TokenWeights::uniform())));
+        let function = FuncSimilarityFunc::with_shared_weights(Arc::clone(&shared));
+        let before = invoke(&function, left, right)?;
+        assert_eq!(before, similarity(&TokenWeights::uniform(), left, right));
+        shared.replace(Arc::new(corpus()));
+        let after = invoke(&function, left, right)?;
+        assert_eq!(after, similarity(&corpus(), left, right));
+        assert_ne!(before, after);
+        assert_eq!(function.weights().documents(), 30);
+        // Another instance over the same cell is the same function, and one
+        // over other weights that are equal now is too.
+        assert_eq!(
+            function,
+            FuncSimilarityFunc::with_shared_weights(Arc::clone(&shared))
+        );
+        assert_eq!(function, FuncSimilarityFunc::new(Arc::new(corpus())));
+        Ok(())
     }
 
     #[test]

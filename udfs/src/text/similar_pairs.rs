@@ -23,7 +23,7 @@ use datafusion_macros::user_doc;
 
 pub use all_pairs::{similar_pairs, JoinOptions, PairRow, ScoredPair};
 
-use super::token_weights::TokenWeights;
+use super::token_weights::SharedTokenWeights;
 
 const USAGE: &str = "similar_pairs(table, id_column, text_column, threshold [, 'top_k => k'] \
 [, 'partition_by => column']) or similar_pairs(left_table, left_id, left_text, right_table, \
@@ -75,17 +75,18 @@ then by decreasing score with top_k, then by right_id.",
 )]
 #[derive(Debug)]
 pub struct SimilarPairsFunc {
-    weights: Arc<TokenWeights>,
+    weights: Arc<SharedTokenWeights>,
 }
 
-/// The `similar_pairs` table function scoring with `weights` (the corpus
-/// weights `func_similarity` is registered with), for `register_udtf`.
-pub fn similar_pairs_function(weights: Arc<TokenWeights>) -> Arc<dyn TableFunctionImpl> {
+/// The `similar_pairs` table function scoring with the weights `weights`
+/// holds when a call is scanned (the corpus weights `func_similarity` is
+/// registered with), for `register_udtf`.
+pub fn similar_pairs_function(weights: Arc<SharedTokenWeights>) -> Arc<dyn TableFunctionImpl> {
     Arc::new(SimilarPairsFunc::new(weights))
 }
 
 impl SimilarPairsFunc {
-    pub fn new(weights: Arc<TokenWeights>) -> Self {
+    pub fn new(weights: Arc<SharedTokenWeights>) -> Self {
         Self { weights }
     }
 
@@ -272,7 +273,7 @@ fn literal(expr: &Expr) -> Option<ScalarValue> {
 #[derive(Debug)]
 struct SimilarPairsTable {
     spec: PairSpec,
-    weights: Arc<TokenWeights>,
+    weights: Arc<SharedTokenWeights>,
     schema: SchemaRef,
 }
 
@@ -302,7 +303,7 @@ impl TableProvider for SimilarPairsTable {
             Some(side) => Some(read_side(state, side).await?),
             None => None,
         };
-        let weights = Arc::clone(&self.weights);
+        let weights = self.weights.current();
         let options = JoinOptions {
             threshold: self.spec.threshold,
             top_k: self.spec.top_k,
@@ -488,7 +489,7 @@ mod tests {
 
     #[test]
     fn documented() {
-        let function = SimilarPairsFunc::new(Arc::new(TokenWeights::uniform()));
+        let function = SimilarPairsFunc::new(Arc::default());
         assert_eq!(function.name(), "similar_pairs");
         assert!(function.documentation().is_some());
     }

@@ -3,6 +3,7 @@
 
 use datafusion::common::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, RwLock};
 
 use super::normalize::{pack_bigram, NormalizedText};
 
@@ -199,6 +200,43 @@ impl TokenWeights {
     /// platform and build.
     pub fn tokenizer_fingerprint() -> u64 {
         tokens_fingerprint(&FINGERPRINT_TEXTS)
+    }
+}
+
+/// Token weights that can be replaced while the functions scoring with them
+/// stay registered: the engine puts in new counts when the corpus tables
+/// change, and `func_similarity` and `similar_pairs` read the weights in
+/// place when they run.
+#[derive(Debug, Default)]
+pub struct SharedTokenWeights {
+    current: RwLock<Arc<TokenWeights>>,
+}
+
+impl SharedTokenWeights {
+    pub fn new(weights: Arc<TokenWeights>) -> Self {
+        Self {
+            current: RwLock::new(weights),
+        }
+    }
+
+    /// The weights in place now.
+    pub fn current(&self) -> Arc<TokenWeights> {
+        // A writer cannot panic while holding the lock (it only swaps an
+        // `Arc`), so a poisoned lock still holds whole weights.
+        let current = self
+            .current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(&current)
+    }
+
+    /// Puts `weights` in place for every later read.
+    pub fn replace(&self, weights: Arc<TokenWeights>) {
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *current = weights;
     }
 }
 
