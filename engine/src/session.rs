@@ -32,7 +32,7 @@ use crate::pg_compat::user_subqueries::protect_user_subqueries;
 use crate::pg_compat::SessionIdentity;
 use crate::settings::{SettingError, Settings};
 use crate::sqlstate::{code, from_datafusion, SqlError};
-use crate::text_corpus::{uses_corpus_weights, CorpusWeights};
+use crate::text_corpus::{uses_corpus_weights, with_fixed_weights, CorpusWeights};
 use datafusion::execution::FunctionRegistry as _;
 
 /// Result type of session operations.
@@ -577,9 +577,12 @@ impl Session {
                 return Ok(empty);
             }
             // Before planning: a constant call is evaluated while optimising.
-            if uses_corpus_weights(&plan) {
-                corpus_weights.refresh().await?;
-            }
+            let plan = if uses_corpus_weights(&plan) {
+                let weights = corpus_weights.refresh().await?;
+                with_fixed_weights(plan, weights)?
+            } else {
+                plan
+            };
             let frame = ctx.execute_logical_plan(plan).await?;
             frame.execute_stream().await
         };

@@ -13,14 +13,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bianzhi_catalog::live_table::LiveDeltaTable;
-use bianzhi_udfs::text::{SharedTokenWeights, TokenWeights};
+use bianzhi_udfs::text::{func_similarity_with_weights, SharedTokenWeights, TokenWeights};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::TableProvider;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tokio::sync::Mutex;
@@ -132,20 +133,17 @@ impl CorpusWeights {
 }
 
 /// Whether `plan` scores with the corpus weights: it calls `func_similarity`
-/// or `similar_pairs`, itself, in a subquery or in a view it reads.
+/// or `similar_pairs`, itself, in a subquery or in a view it reads
+/// (DataFusion puts a view's plan in place of its scan while planning).
 pub fn uses_corpus_weights(plan: &LogicalPlan) -> bool {
     let mut found = false;
     // The closures never fail: `apply` only returns what they return.
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             // A table function's scan is named after the call: `similar_pairs()`
-            // by DataFusion, over `similar_pairs('t', …)` by `DistinctScans`.
+            // by DataFusion, `similar_pairs('t', …)` by `DistinctScans`.
             let table = scan.table_name.table();
-            if table == "similar_pairs" || table.starts_with("similar_pairs(") {
-                found = true;
-            } else if let Some(view) = scan.source.get_logical_plan() {
-                found = uses_corpus_weights(&view);
-            }
+            found = table == "similar_pairs" || table.starts_with("similar_pairs(");
         }
         if !found {
             node.apply_expressions(|expr| {
@@ -166,6 +164,27 @@ pub fn uses_corpus_weights(plan: &LogicalPlan) -> bool {
         })
     });
     found
+}
+
+/// `plan` with every `func_similarity` call scoring with `weights`, fixed,
+/// instead of reading the engine's shared weights batch by batch: a count
+/// finishing while the statement runs (after another session's write)
+/// cannot change its scores halfway.
+pub fn with_fixed_weights(plan: LogicalPlan, weights: Arc<TokenWeights>) -> DfResult<LogicalPlan> {
+    let function = Arc::new(func_similarity_with_weights(weights));
+    plan.transform_up_with_subqueries(|node| {
+        node.map_expressions(|expr| {
+            expr.transform_up(|expr| match expr {
+                Expr::ScalarFunction(call) if call.name() == "func_similarity" => {
+                    Ok(Transformed::yes(Expr::ScalarFunction(
+                        ScalarFunction::new_udf(Arc::clone(&function), call.args),
+                    )))
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    })
+    .map(|transformed| transformed.data)
 }
 
 /// Document frequencies over the corpus, counted on all cores: each thread
@@ -314,6 +333,18 @@ mod tests {
         }
     }
 
+    /// The one Float64 of a plan prepared earlier.
+    async fn execute_prepared(
+        session: &Session,
+        plan: datafusion::logical_expr::LogicalPlan,
+    ) -> f64 {
+        let stream = session.execute(plan).await.unwrap();
+        let batches = datafusion::physical_plan::common::collect(stream)
+            .await
+            .unwrap();
+        batches[0].column(0).as_primitive::<Float64Type>().value(0)
+    }
+
     /// `PAIR` scored with the weights of `texts`, outside any engine.
     async fn expected(texts: &[&str]) -> f64 {
         let ctx = SessionContext::new();
@@ -365,20 +396,18 @@ mod tests {
             "负责全市价格监督管理工作",
         ];
         writer.run_one(&insert(&first, 1)).await.unwrap();
-        let counted = score(&reader, PAIR).await;
+        // Statements not scoring texts do not count.
+        let rows = score(&reader, "SELECT count(*)::DOUBLE FROM org_duty").await;
+        assert_eq!(rows, 4.0);
+        assert_eq!(engine.text_weights().documents(), 0);
+        // The first statement after the write that scores only reads a view
+        // calling the function: that is enough to count again.
+        let counted = score(&reader, "SELECT score FROM pair_score").await;
         assert_eq!(counted, expected(&first).await);
         assert!(counted < uniform, "{counted} < {uniform}");
         assert_eq!(engine.text_weights().documents(), 4);
-        assert_eq!(
-            score(&reader, "SELECT score FROM pair_score").await,
-            counted
-        );
-        let stream = reader.execute(prepared).await.unwrap();
-        let batches = datafusion::physical_plan::common::collect(stream)
-            .await
-            .unwrap();
-        let prepared_score = batches[0].column(0).as_primitive::<Float64Type>().value(0);
-        assert_eq!(prepared_score, counted);
+        assert_eq!(score(&reader, PAIR).await, counted);
+        assert_eq!(execute_prepared(&reader, prepared).await, counted);
 
         // similar_pairs scores with the same weights: its pairs are the
         // cross join's, score for score.
@@ -401,13 +430,52 @@ mod tests {
             WHERE left_id = 1 AND right_id = 4";
         assert_eq!(score(&reader, pair_1_4).await, expected(&all).await);
         assert_eq!(score(&reader, PAIR).await, expected(&all).await);
+        let Prepared::Query { plan: prepared, .. } = reader.prepare(PAIR).await.unwrap() else {
+            panic!("a query");
+        };
         writer
             .run_one("DELETE FROM org_duty WHERE duty_id IN (2, 3)")
             .await
             .unwrap();
+        // The first statement after the delete was prepared before it.
         let kept = [first[0], first[3], second[0], second[1]];
-        assert_eq!(score(&reader, PAIR).await, expected(&kept).await);
+        let expected_kept = expected(&kept).await;
+        assert_eq!(execute_prepared(&reader, prepared).await, expected_kept);
+        assert_eq!(score(&reader, PAIR).await, expected_kept);
         assert_eq!(engine.text_weights().documents(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_statement_keeps_the_weights_it_started_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
+        let session =
+            Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
+        let Prepared::Query { plan, .. } = session.prepare(PAIR).await.unwrap() else {
+            panic!("a query");
+        };
+        let texts = ["负责全市档案监督管理工作", "负责全市药品监督管理工作"];
+        let plan =
+            super::with_fixed_weights(plan, Arc::new(TokenWeights::from_texts(texts))).unwrap();
+        // New shared weights (as a count after another session's write
+        // would put in place) do not reach the fixed plan.
+        engine
+            .corpus_weights()
+            .shared()
+            .replace(Arc::new(TokenWeights::from_texts([
+                "负责全市价格监督管理工作",
+            ])));
+        let batches = session
+            .context()
+            .execute_logical_plan(plan)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let fixed = batches[0].column(0).as_primitive::<Float64Type>().value(0);
+        assert_eq!(fixed, expected(&texts).await);
+        assert_ne!(fixed, expected(&["负责全市价格监督管理工作"]).await);
     }
 
     async fn add_duty(location: &str, duty_id: i64, text: &str) {
