@@ -116,13 +116,8 @@ impl Engine {
         catalog.register_schema(META_SCHEMA, Arc::new(meta))?;
         let compat = Arc::new(PgCompat::install(catalogs.clone(), &catalog, CATALOG_NAME)?);
         let runtime = RuntimeEnvBuilder::new().build_arc()?;
-        let corpus_tables = text_corpus::CORPUS_TABLES
-            .into_iter()
-            .filter_map(|name| {
-                let (_, table) = tables.iter().find(|(def, _)| def.name == name)?;
-                Some((name, Arc::clone(table)))
-            })
-            .collect();
+        let corpus_tables =
+            text_corpus::CORPUS_TABLES.map(|name| find_live_table(&tables, name).cloned());
         let text_weights = Arc::new(CorpusWeights::new(
             corpus_tables,
             data.root().clone(),
@@ -189,10 +184,7 @@ impl Engine {
 
     /// The schema.sql table `name`.
     fn live_table(&self, name: &str) -> Option<&Arc<LiveDeltaTable>> {
-        self.tables
-            .iter()
-            .find(|(def, _)| def.name == name)
-            .map(|(_, table)| table)
+        find_live_table(&self.tables, name)
     }
 
     /// Token weights of the duty-text corpus (org_duty, power_item) in
@@ -294,6 +286,17 @@ impl Engine {
         }
         Ok(ctx)
     }
+}
+
+/// The schema.sql table `name` among `tables`.
+fn find_live_table<'a>(
+    tables: &'a [(TableDef, Arc<LiveDeltaTable>)],
+    name: &str,
+) -> Option<&'a Arc<LiveDeltaTable>> {
+    tables
+        .iter()
+        .find(|(def, _)| def.name == name)
+        .map(|(_, table)| table)
 }
 
 /// Open `location` and return one session over it: the shortest way to embed bianzhi.

@@ -27,7 +27,6 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::error::Result;
 use crate::export::{AtomicFile, ExportError};
 
 /// The tables the corpus is read from, whose versions key the saved counts.
@@ -49,8 +48,8 @@ pub const SAVED_COUNTS_FILE: &str = ".bianzhi_token_counts";
 #[derive(Debug)]
 pub struct CorpusWeights {
     shared: Arc<SharedTokenWeights>,
-    /// The live tables of [`CORPUS_TABLES`] that exist, by name.
-    tables: Vec<(&'static str, Arc<LiveDeltaTable>)>,
+    /// The live tables of [`CORPUS_TABLES`], in that order, where they exist.
+    tables: [Option<Arc<LiveDeltaTable>>; CORPUS_TABLES.len()],
     root: Url,
     runtime: Arc<RuntimeEnv>,
     /// The versions the weights in place were counted from; `None` before
@@ -63,7 +62,7 @@ impl CorpusWeights {
     /// Weights over `tables` (the engine's live tables of
     /// [`CORPUS_TABLES`]), uniform until [`Self::refresh`] first counts.
     pub fn new(
-        tables: Vec<(&'static str, Arc<LiveDeltaTable>)>,
+        tables: [Option<Arc<LiveDeltaTable>>; CORPUS_TABLES.len()],
         root: Url,
         runtime: Arc<RuntimeEnv>,
     ) -> Self {
@@ -92,8 +91,8 @@ impl CorpusWeights {
     pub async fn refresh(&self) -> DfResult<Arc<TokenWeights>> {
         let mut counted = self.counted.lock().await;
         let mut versions = Vec::with_capacity(CORPUS_TABLES.len());
-        for name in CORPUS_TABLES {
-            versions.push(match self.table(name) {
+        for table in &self.tables {
+            versions.push(match table {
                 Some(table) => table.version().await?,
                 None => None,
             });
@@ -102,16 +101,12 @@ impl CorpusWeights {
             return Ok(self.shared.current());
         }
         let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), self.runtime.clone());
-        for (name, table) in &self.tables {
-            ctx.register_table(*name, Arc::clone(table) as Arc<dyn TableProvider>)?;
+        for (name, table) in CORPUS_TABLES.iter().zip(&self.tables) {
+            if let Some(table) = table {
+                ctx.register_table(*name, Arc::clone(table) as Arc<dyn TableProvider>)?;
+            }
         }
-        let weights =
-            corpus_weights(&ctx, &self.root, &versions)
-                .await
-                .map_err(|error| match error {
-                    crate::error::Error::DataFusion(error) => error,
-                    other => DataFusionError::External(Box::new(other)),
-                })?;
+        let weights = corpus_weights(&ctx, &self.root, &versions).await?;
         if counted.is_some() {
             tracing::info!(
                 documents = weights.documents(),
@@ -122,13 +117,6 @@ impl CorpusWeights {
         self.shared.replace(Arc::clone(&weights));
         *counted = Some(versions);
         Ok(weights)
-    }
-
-    fn table(&self, name: &str) -> Option<&Arc<LiveDeltaTable>> {
-        self.tables
-            .iter()
-            .find(|(table, _)| *table == name)
-            .map(|(_, table)| table)
     }
 }
 
@@ -169,7 +157,8 @@ pub fn uses_corpus_weights(plan: &LogicalPlan) -> bool {
 /// `plan` with every `func_similarity` call scoring with `weights`, fixed,
 /// instead of reading the engine's shared weights batch by batch: a count
 /// finishing while the statement runs (after another session's write)
-/// cannot change its scores halfway.
+/// cannot change its scores halfway. (`similar_pairs` reads the shared
+/// weights once, when the statement is planned.)
 pub fn with_fixed_weights(plan: LogicalPlan, weights: Arc<TokenWeights>) -> DfResult<LogicalPlan> {
     let function = Arc::new(func_similarity_with_weights(weights));
     plan.transform_up_with_subqueries(|node| {
@@ -196,11 +185,11 @@ pub fn with_fixed_weights(plan: LogicalPlan, weights: Arc<TokenWeights>) -> DfRe
 /// from newer rows than their versions say are counted again, never the
 /// other way round. Saving is best effort: a read-only directory only costs
 /// the next open a count.
-pub async fn corpus_weights(
+async fn corpus_weights(
     ctx: &SessionContext,
     root: &Url,
     versions: &[Option<u64>],
-) -> Result<Arc<TokenWeights>> {
+) -> DfResult<Arc<TokenWeights>> {
     let key = saved_counts_key(versions);
     let path = root
         .to_file_path()
