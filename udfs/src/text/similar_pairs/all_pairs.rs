@@ -181,6 +181,8 @@ pub fn similar_pairs(
             members = index.rows.len(),
             index_seconds = (probing - indexing).as_secs_f64(),
             probe_seconds = probing.elapsed().as_secs_f64(),
+            prefix_tokens = index.prefix_lengths.iter().sum::<usize>(),
+            tokens = index.ordered.len(),
             "similar_pairs: large group joined"
         );
     }
@@ -1468,9 +1470,11 @@ impl GroupIndex {
     /// rows' unit lengths after that token (read from the postings, no
     /// lookup) and, tighter, from the earlier of the two prefix ends
     /// (Cauchy–Schwarz); a candidate whose sum plus either cannot reach the
-    /// threshold is dropped unscored. The tighter bound needs a search in one
-    /// of the two token lists, so it is only taken for candidates the looser
-    /// one keeps.
+    /// threshold is dropped unscored. The tighter bound needs the unit length
+    /// of the row with the later prefix end from the other's prefix end on,
+    /// a search in its token list; so first that length is loosened to the
+    /// row's length after the last shared token found (no search), and the
+    /// search is made only for the candidates this keeps.
     fn probe_member(&self, member: usize, probe: &mut ProbeScratch) {
         let ProbeScratch {
             taken,
@@ -1579,7 +1583,8 @@ impl GroupIndex {
                         return false;
                     }
                     if other_end < member_end {
-                        found + self.rest_from(member, other_end) * other_end_rest >= bound
+                        found + member_rest * other_end_rest >= bound
+                            && found + self.rest_from(member, other_end) * other_end_rest >= bound
                     } else {
                         found + member_end_rest * other_rest >= bound
                             && found + member_end_rest * self.rest_from(other, member_end) >= bound
