@@ -1507,7 +1507,27 @@ impl GroupIndex {
             let end = entries_before(list, *cursor as usize, member as u32);
             *cursor = end as u32;
             *walked += end;
-            for (entry, other_bounds) in list[..end].iter().zip(list_bounds) {
+            // Most entries neither belong to a candidate nor pass the
+            // first-token bound (below): a tight loop skips them, reading
+            // only the entry and one bit.
+            let unit_loosened = unit * (1.0 + SLACK);
+            let (list, list_bounds) = (&list[..end], &list_bounds[..end]);
+            let mut next = 0;
+            loop {
+                let taken_words: &[u64] = taken;
+                let skipped = list[next..].iter().position(|entry| {
+                    let other = entry.member;
+                    taken_words[other as usize / 64] & (1u64 << (other % 64)) != 0
+                        || unit_loosened * f64::from(entry.unit)
+                            + member_rest * f64::from(entry.rest)
+                            >= self.bound
+                });
+                let Some(skipped) = skipped else {
+                    break;
+                };
+                let at = next + skipped;
+                next = at + 1;
+                let (entry, other_bounds) = (&list[at], &list_bounds[at]);
                 let other = entry.member;
                 let (word, bit) = (other as usize / 64, 1u64 << (other % 64));
                 let product = unit * f64::from(entry.unit);
@@ -1520,16 +1540,14 @@ impl GroupIndex {
                     found.rest = entry.rest;
                     continue;
                 }
-                let other_rest = f64::from(entry.rest);
-                // Not taken yet: taken here if this can be their first shared
-                // token. Every other shared token lies after it in both rows,
-                // so this product plus both rest lengths bounds the score.
-                // Then the size filter: the dot product of unit vectors is at
-                // most either one's largest weight times the other's weight
-                // sum.
-                if product * (1.0 + SLACK) + member_rest * other_rest < self.bound {
-                    continue;
-                }
+                // Not taken yet, and this entry passed the first-token
+                // bound: if this is their first shared token, every other
+                // shared token lies after it in both rows, so this product
+                // plus both rest lengths bounds the score (failing it, it
+                // was not their first shared token or they cannot match).
+                // Then the size filter: the dot product of unit vectors is
+                // at most either one's largest weight times the other's
+                // weight sum.
                 if largest * f64::from(other_bounds.sum) < self.bound
                     || f64::from(other_bounds.largest) * sum < self.bound
                 {
