@@ -72,6 +72,13 @@ impl Engine {
 
     /// [`Engine::open`] with explicit options.
     pub async fn open_with(location: &str, options: EngineOptions) -> Result<Engine> {
+        // Reading the saved corpus counts needs the tokenizer's fingerprint,
+        // whose first computation loads jieba's dictionary (about 0.1 s):
+        // start it now, beside opening the tables. If no thread can be
+        // started, the counts' check computes it when it gets there.
+        let _ = std::thread::Builder::new()
+            .name("bianzhi-tokenizer".into())
+            .spawn(TokenWeights::tokenizer_fingerprint);
         let data = DataDir::open(location).await?;
         let mut tables = Vec::new();
         let mut schemas: BTreeMap<String, DomainSchema> = BTreeMap::new();

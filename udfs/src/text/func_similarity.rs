@@ -228,7 +228,13 @@ fn squared_weights<T>(tokens: &[(T, f64)]) -> f64 {
 
 /// Sublinear term frequency: 1 for one occurrence, 1 + ln tf for more.
 fn log_tf(count: u32) -> f64 {
-    1.0 + f64::from(count.max(1)).ln()
+    // Most tokens occur once: 1 is what `1.0 + 1.0.ln()` gives, without
+    // the logarithm.
+    if count <= 1 {
+        1.0
+    } else {
+        1.0 + f64::from(count).ln()
+    }
 }
 
 /// The dot product over the tokens both sides have.

@@ -20,7 +20,7 @@
 use std::sync::OnceLock;
 
 use jieba_rs::Jieba;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// A normalised text and where its runs end (byte offsets into `text`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -31,15 +31,25 @@ pub(crate) struct NormalizedText {
 
 impl NormalizedText {
     pub(crate) fn new(input: &str) -> Self {
-        let compatible: String = input.nfkc().collect();
-        let simplified = fast2s::convert(&compatible);
+        // Most duty texts are NFKC already (Han characters and Chinese
+        // punctuation): the quick check spares composing them again.
+        let simplified = if is_nfkc_quick(input.chars()) == IsNormalized::Yes {
+            fast2s::convert(input)
+        } else {
+            fast2s::convert(&input.nfkc().collect::<String>())
+        };
         let mut normalized = Self {
             text: String::with_capacity(simplified.len()),
             run_ends: Vec::new(),
         };
         let mut in_run = false;
         for character in simplified.chars() {
-            if character.is_alphanumeric() {
+            if is_common_han(character) {
+                // Alphanumeric and without case: the Unicode tables need
+                // not be asked.
+                normalized.text.push(character);
+                in_run = true;
+            } else if character.is_alphanumeric() {
                 normalized.text.extend(character.to_lowercase());
                 in_run = true;
             } else if in_run {
@@ -100,6 +110,12 @@ impl NormalizedText {
         words.dedup();
         words.into_iter().map(str::to_owned).collect()
     }
+}
+
+/// A character of the CJK Unified Ideographs block (U+4E00–U+9FFF), where
+/// nearly every character of a duty text lies.
+fn is_common_han(character: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&character)
 }
 
 /// One jieba instance with the default dictionary for the whole process,
@@ -224,6 +240,29 @@ mod tests {
         assert_eq!(runs, ["负责", "全市", "道路", "交通", "abc", "12", "安全"]);
         assert_eq!(NormalizedText::new("，。 ！").as_str(), "");
         assert_eq!(NormalizedText::new("").runs().count(), 0);
+    }
+
+    #[test]
+    fn the_han_shortcut_keeps_what_the_unicode_tables_say() {
+        // Every character the shortcut keeps as it is: alphanumeric, and
+        // its own lowercase.
+        for character in '\u{4e00}'..='\u{9fff}' {
+            assert!(is_common_han(character));
+            assert!(character.is_alphanumeric(), "{character:?}");
+            assert!(character.to_lowercase().eq([character]), "{character:?}");
+        }
+        assert!(!is_common_han('\u{4dff}') && !is_common_han('\u{a000}'));
+        // Texts that are not NFKC still go through it, Han ones too: the
+        // compatibility ideograph U+F900 becomes U+8C48.
+        assert_eq!(NormalizedText::new("管理ＡＢ①").as_str(), "管理ab1");
+        assert_eq!(
+            NormalizedText::new("\u{f900}管理"),
+            NormalizedText::new("\u{8c48}管理")
+        );
+        assert_ne!(
+            NormalizedText::new("\u{8c48}管理"),
+            NormalizedText::new("管理")
+        );
     }
 
     #[test]

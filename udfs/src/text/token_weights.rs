@@ -3,7 +3,7 @@
 
 use datafusion::common::HashMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use super::normalize::{pack_bigram, NormalizedText};
 
@@ -197,9 +197,12 @@ impl TokenWeights {
     /// A number that changes when the tokens of texts change (normalising,
     /// segmenting, packing bigrams), to tell saved counts of another
     /// tokenizer. FNV-1a over the tokens of fixed texts: the same on every
-    /// platform and build.
+    /// platform and build. Computed once a process; the first call loads
+    /// jieba's dictionary (about 0.1 s), so an engine opening a data
+    /// directory makes it on a thread of its own while the tables open.
     pub fn tokenizer_fingerprint() -> u64 {
-        tokens_fingerprint(&FINGERPRINT_TEXTS)
+        static FINGERPRINT: OnceLock<u64> = OnceLock::new();
+        *FINGERPRINT.get_or_init(|| tokens_fingerprint(&FINGERPRINT_TEXTS))
     }
 }
 
