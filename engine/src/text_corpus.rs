@@ -19,6 +19,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::HashMap;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::expr::ScalarFunction;
@@ -268,21 +269,24 @@ fn save_counts(path: &Path, key: &str, weights: &TokenWeights) {
 }
 
 fn count_documents(columns: &[ArrayRef]) -> TokenWeights {
-    let texts: Vec<&str> = columns
-        .iter()
-        .flat_map(|column| {
-            let texts = column.as_string::<i32>();
-            (0..texts.len())
-                .filter(|&row| texts.is_valid(row))
-                .map(move |row| texts.value(row))
-        })
-        .collect();
+    // Duty clauses repeat (one template in every district's 三定): each
+    // distinct text is tokenised once and counted as often as it occurs.
+    let mut occurrences: HashMap<&str, u64> = HashMap::new();
+    for column in columns {
+        let texts = column.as_string::<i32>();
+        for row in (0..texts.len()).filter(|&row| texts.is_valid(row)) {
+            *occurrences.entry(texts.value(row)).or_default() += 1;
+        }
+    }
+    let distinct: Vec<(&str, u64)> = occurrences.into_iter().collect();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = texts.len().div_ceil(threads).max(1);
+    let chunk = distinct.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
-        let counters: Vec<_> = texts
+        let counters: Vec<_> = distinct
             .chunks(chunk)
-            .map(|share| scope.spawn(move || TokenWeights::from_texts(share.iter().copied())))
+            .map(|share| {
+                scope.spawn(move || TokenWeights::from_distinct_texts(share.iter().copied()))
+            })
             .collect();
         let mut weights = TokenWeights::uniform();
         for counter in counters {

@@ -67,19 +67,41 @@ impl TokenWeights {
         weights
     }
 
+    /// The counts [`Self::from_texts`] gives over every occurrence of the
+    /// texts, given each distinct text once with how often it occurs:
+    /// tokenised once, counted that many times.
+    pub fn from_distinct_texts<'a, I>(texts: I) -> Self
+    where
+        I: IntoIterator<Item = (&'a str, u64)>,
+    {
+        let mut weights = Self::default();
+        for (text, occurrences) in texts {
+            weights.add_copies(text, occurrences);
+        }
+        weights
+    }
+
     /// Counts one more document.
     pub fn add_text(&mut self, text: &str) {
+        self.add_copies(text, 1);
+    }
+
+    /// Counts `copies` documents of one text.
+    fn add_copies(&mut self, text: &str, copies: u64) {
+        if copies == 0 {
+            return;
+        }
         let normalized = NormalizedText::new(text);
         let bigrams = normalized.bigram_set();
         if bigrams.is_empty() {
             return;
         }
-        self.documents += 1;
+        self.documents += copies;
         for bigram in bigrams {
-            *self.bigram_documents.entry(bigram).or_default() += 1;
+            *self.bigram_documents.entry(bigram).or_default() += copies;
         }
         for word in normalized.word_set() {
-            *self.word_documents.entry(word).or_default() += 1;
+            *self.word_documents.entry(word).or_default() += copies;
         }
     }
 
@@ -351,5 +373,24 @@ mod tests {
         let mut merged = TokenWeights::from_texts(&texts[..1]);
         merged.merge(&TokenWeights::from_texts(&texts[1..]));
         assert_eq!(merged, TokenWeights::from_texts(texts));
+    }
+
+    #[test]
+    fn distinct_texts_with_occurrences_count_like_every_occurrence() {
+        let every = [
+            "负责全市档案工作",
+            "。",
+            "负责全市档案工作",
+            "组织实施交通管理",
+        ];
+        let distinct = [
+            ("负责全市档案工作", 2),
+            ("。", 1),
+            ("组织实施交通管理", 1),
+            ("负责全市价格工作", 0),
+        ];
+        let counted = TokenWeights::from_distinct_texts(distinct);
+        assert_eq!(counted, TokenWeights::from_texts(every));
+        assert_eq!(counted.documents(), 3);
     }
 }
