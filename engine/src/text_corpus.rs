@@ -6,13 +6,15 @@
 //! Counting tokenises every text (seconds at a million), so the counts are
 //! saved beside the tables and read back at the next open while the
 //! tables' Delta versions and the tokenizer are the ones they were counted
-//! from.
+//! from; and after commits that only added data files (appends), only the
+//! added files' rows are counted and added to them.
 
+use std::collections::HashSet;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bianzhi_catalog::live_table::LiveDeltaTable;
+use bianzhi_catalog::live_table::{LiveDeltaTable, PinnedVersion};
 use bianzhi_udfs::text::{func_similarity_with_weights, SharedTokenWeights, TokenWeights};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
@@ -33,9 +35,9 @@ use crate::export::{AtomicFile, ExportError};
 /// The tables the corpus is read from, whose versions key the saved counts.
 pub const CORPUS_TABLES: [&str; 2] = ["org_duty", "power_item"];
 
-/// The SQL whose rows are the corpus documents.
-pub const CORPUS_SQL: &str =
-    "SELECT duty_text AS text FROM org_duty UNION ALL SELECT item_name AS text FROM power_item";
+/// The text column of each of [`CORPUS_TABLES`]: its rows are the corpus
+/// documents.
+pub const CORPUS_COLUMNS: [&str; 2] = ["duty_text", "item_name"];
 
 /// The file the counts are saved in, in a local data directory's root: a
 /// file, so never taken for a table.
@@ -53,10 +55,36 @@ pub struct CorpusWeights {
     tables: [Option<Arc<LiveDeltaTable>>; CORPUS_TABLES.len()],
     root: Url,
     runtime: Arc<RuntimeEnv>,
-    /// The versions the weights in place were counted from; `None` before
-    /// the first count. Held while counting, so concurrent statements wait
-    /// for one count.
-    counted: Mutex<Option<Vec<Option<u64>>>>,
+    /// What the weights in place were counted from; `None` before the
+    /// first count. Held while counting, so concurrent statements wait for
+    /// one count.
+    counted: Mutex<Option<Counted>>,
+    /// How the last refresh that changed the weights made them.
+    last_count: std::sync::Mutex<Option<CountKind>>,
+}
+
+/// Weights, and the corpus tables' versions and data files they were
+/// counted from, per table of [`CORPUS_TABLES`] (`None` and no files for a
+/// table that does not exist).
+#[derive(Debug)]
+struct Counted {
+    versions: Vec<Option<u64>>,
+    /// `None` when not known (counts saved by an earlier version of bianzhi).
+    files: Option<Vec<HashSet<String>>>,
+    weights: Arc<TokenWeights>,
+}
+
+/// How a refresh made the weights it put in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountKind {
+    /// Read from the counts saved beside the tables (or kept: the tables
+    /// were found unchanged).
+    Saved,
+    /// Every text of the corpus tables counted.
+    Whole,
+    /// The tables only gained files since the last count (appends): the
+    /// texts of those counted and added to the weights in place.
+    Added { documents: u64 },
 }
 
 impl CorpusWeights {
@@ -73,6 +101,7 @@ impl CorpusWeights {
             root,
             runtime,
             counted: Mutex::new(None),
+            last_count: std::sync::Mutex::new(None),
         }
     }
 
@@ -86,9 +115,16 @@ impl CorpusWeights {
         self.shared.current()
     }
 
+    /// How the weights in place were made (`None` before the first count).
+    pub fn last_count(&self) -> Option<CountKind> {
+        self.last_count.lock().map_or(None, |kind| *kind)
+    }
+
     /// The weights of the corpus tables' newest versions: the ones in place
-    /// if those versions have not changed since they were counted, else read
-    /// from the saved counts or counted again, and put in place.
+    /// if those versions have not changed since they were counted; else, if
+    /// the tables only gained files since (appends), the ones in place with
+    /// the new files' texts added; else read from the saved counts or
+    /// counted again. Put in place and saved.
     pub async fn refresh(&self) -> DfResult<Arc<TokenWeights>> {
         let mut counted = self.counted.lock().await;
         let mut versions = Vec::with_capacity(CORPUS_TABLES.len());
@@ -98,27 +134,127 @@ impl CorpusWeights {
                 None => None,
             });
         }
-        if counted.as_ref() == Some(&versions) {
+        if counted.as_ref().map(|counted| &counted.versions) == Some(&versions) {
             return Ok(self.shared.current());
         }
-        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), self.runtime.clone());
-        for (name, table) in CORPUS_TABLES.iter().zip(&self.tables) {
-            if let Some(table) = table {
-                ctx.register_table(*name, Arc::clone(table) as Arc<dyn TableProvider>)?;
-            }
+        // Each table's newest version, pinned: the rows counted are exactly
+        // those of the versions recorded, whatever is committed meanwhile.
+        let mut pinned = Vec::with_capacity(CORPUS_TABLES.len());
+        for table in &self.tables {
+            pinned.push(match table {
+                Some(table) => Some(table.pinned().await?),
+                None => None,
+            });
         }
-        let weights = corpus_weights(&ctx, &self.root, &versions).await?;
+        let now = Counted {
+            versions: pinned
+                .iter()
+                .map(|table| table.as_ref().and_then(PinnedVersion::version))
+                .collect(),
+            files: Some(
+                pinned
+                    .iter()
+                    .map(|table| table.as_ref().map(PinnedVersion::files).unwrap_or_default())
+                    .collect(),
+            ),
+            weights: Arc::default(),
+        };
+        // What the weights were counted from last: in this engine, else (at
+        // open) as saved beside the tables by this or another process.
+        let path = self.saved_counts_path();
+        let saved = match (counted.as_ref(), &path) {
+            (None, Some(path)) => read_saved_counts(path).await,
+            _ => None,
+        };
+        let earlier = counted.as_ref().or(saved.as_ref());
+        let (weights, kind) = match earlier {
+            Some(earlier) if earlier.counts_the_same(&now) => {
+                (Arc::clone(&earlier.weights), CountKind::Saved)
+            }
+            _ => {
+                let ctx =
+                    SessionContext::new_with_config_rt(SessionConfig::new(), self.runtime.clone());
+                let added = match earlier {
+                    Some(earlier) => rows_added(&pinned, earlier).await?,
+                    None => None,
+                };
+                let (texts, earlier_weights) = match (added, earlier) {
+                    (Some(added), Some(earlier)) => (
+                        corpus_texts(&ctx, &added).await?,
+                        Some(Arc::clone(&earlier.weights)),
+                    ),
+                    _ => {
+                        let whole: Vec<Option<Arc<dyn TableProvider>>> = pinned
+                            .iter()
+                            .map(|table| table.as_ref().map(PinnedVersion::provider))
+                            .collect();
+                        (corpus_texts(&ctx, &whole).await?, None)
+                    }
+                };
+                let header = now.saved_header();
+                tokio::task::spawn_blocking(move || {
+                    count_and_save(&texts, earlier_weights.as_deref(), path, &header)
+                })
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+            }
+        };
         if counted.is_some() {
             tracing::info!(
                 documents = weights.documents(),
-                ?versions,
+                versions = ?now.versions,
+                how = ?kind,
                 "corpus tables changed: func_similarity's token weights counted again"
             );
+        } else {
+            tracing::debug!(documents = weights.documents(), how = ?kind, "corpus token counts");
         }
         self.shared.replace(Arc::clone(&weights));
-        *counted = Some(versions);
+        if let Ok(mut last) = self.last_count.lock() {
+            *last = Some(kind);
+        }
+        *counted = Some(Counted {
+            weights: Arc::clone(&weights),
+            ..now
+        });
         Ok(weights)
     }
+
+    /// Where the counts are saved: in a local data directory's root.
+    fn saved_counts_path(&self) -> Option<PathBuf> {
+        self.root
+            .to_file_path()
+            .ok()
+            .map(|dir| dir.join(SAVED_COUNTS_FILE))
+    }
+}
+
+/// The rows each pinned table holds beyond what was `earlier` counted
+/// (`None` for a table unchanged or missing), when every table only gained
+/// files since; `None` when one lost or changed a file.
+async fn rows_added(
+    pinned: &[Option<PinnedVersion>],
+    earlier: &Counted,
+) -> DfResult<Option<Vec<Option<Arc<dyn TableProvider>>>>> {
+    let mut added = Vec::with_capacity(pinned.len());
+    for (index, table) in pinned.iter().enumerate() {
+        let Some(table) = table else {
+            added.push(None);
+            continue;
+        };
+        if earlier.versions.get(index) == Some(&table.version()) {
+            added.push(None);
+            continue;
+        }
+        let Some(files) = earlier.files.as_ref().and_then(|files| files.get(index)) else {
+            return Ok(None);
+        };
+        match table.rows_added_since(files).await? {
+            Some(rows) => added.push(Some(rows)),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(added))
 }
 
 /// Whether `plan` scores with the corpus weights: it calls `func_similarity`
@@ -177,70 +313,171 @@ pub fn with_fixed_weights(plan: LogicalPlan, weights: Arc<TokenWeights>) -> DfRe
     .map(|transformed| transformed.data)
 }
 
-/// Document frequencies over the corpus, counted on all cores: each thread
-/// counts a share of the texts and the counts are added up (the same numbers
-/// as one pass, in any order).
-///
-/// `versions` are the Delta versions of the corpus tables, read before their
-/// rows: saved counts are taken only for the same versions, so counts saved
-/// from newer rows than their versions say are counted again, never the
-/// other way round. Saving is best effort: a read-only directory only costs
-/// the next open a count.
-async fn corpus_weights(
+/// The texts of the corpus: the text column of each of [`CORPUS_TABLES`]
+/// in `tables` (read through the providers given, `None` for none).
+async fn corpus_texts(
     ctx: &SessionContext,
-    root: &Url,
-    versions: &[Option<u64>],
-) -> DfResult<Arc<TokenWeights>> {
-    let key = saved_counts_key(versions);
-    let path = root
-        .to_file_path()
-        .ok()
-        .map(|dir| dir.join(SAVED_COUNTS_FILE));
-    if let Some(path) = &path {
-        if let Some(weights) = read_saved_counts(path, &key).await {
-            tracing::debug!(path = %path.display(), documents = weights.documents(), "corpus token counts read");
-            return Ok(Arc::new(weights));
-        }
-    }
+    tables: &[Option<Arc<dyn TableProvider>>],
+) -> DfResult<Vec<ArrayRef>> {
     let mut texts = Vec::new();
-    for batch in ctx.sql(CORPUS_SQL).await?.collect().await? {
-        texts.push(cast(batch.column(0), &DataType::Utf8)?);
-    }
-    let weights = tokio::task::spawn_blocking(move || {
-        let weights = count_documents(&texts);
-        if let Some(path) = path {
-            save_counts(&path, &key, &weights);
+    for (table, column) in tables.iter().zip(CORPUS_COLUMNS) {
+        let Some(table) = table else {
+            continue;
+        };
+        let rows = ctx
+            .read_table(Arc::clone(table))?
+            .select_columns(&[column])?;
+        for batch in rows.collect().await? {
+            texts.push(cast(batch.column(0), &DataType::Utf8)?);
         }
-        weights
-    })
-    .await
-    .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    Ok(Arc::new(weights))
-}
-
-/// The first line of the saved counts: what they were counted from.
-fn saved_counts_key(versions: &[Option<u64>]) -> String {
-    let versions: Vec<String> = versions
-        .iter()
-        .map(|version| version.map_or_else(|| "-".to_string(), |v| v.to_string()))
-        .collect();
-    format!(
-        "tokenizer {:016x} versions {}",
-        TokenWeights::tokenizer_fingerprint(),
-        versions.join(" ")
-    )
-}
-
-/// The saved counts, if they are there, whole and of `key`.
-async fn read_saved_counts(path: &Path, key: &str) -> Option<TokenWeights> {
-    let text = tokio::fs::read_to_string(path).await.ok()?;
-    let (first, counts) = text.split_once('\n')?;
-    if first != key {
-        tracing::debug!(path = %path.display(), "saved corpus token counts are of other versions");
-        return None;
     }
-    match TokenWeights::from_counts_text(counts) {
-        Ok(weights) => Some(weights),
+    Ok(texts)
+}
+
+/// The document frequencies of `texts` on all cores, added to `earlier`'s
+/// when given, and saved at `path` under `header`. Saving is best effort: a
+/// read-only directory only costs the next open a count.
+fn count_and_save(
+    texts: &[ArrayRef],
+    earlier: Option<&TokenWeights>,
+    path: Option<PathBuf>,
+    header: &str,
+) -> (Arc<TokenWeights>, CountKind) {
+    let counted = count_documents(texts);
+    let (weights, kind) = match earlier {
+        Some(earlier) => {
+            let mut weights = earlier.clone();
+            weights.merge(&counted);
+            let documents = counted.documents();
+            (weights, CountKind::Added { documents })
+        }
+        None => (counted, CountKind::Whole),
+    };
+    if let Some(path) = path {
+        save_counts(&path, header, &weights);
+    }
+    (Arc::new(weights), kind)
+}
+
+impl Counted {
+    /// Whether these are counts of the same rows as `now`: the same
+    /// versions and (where known) the same files.
+    fn counts_the_same(&self, now: &Counted) -> bool {
+        self.versions == now.versions
+            && match (&self.files, &now.files) {
+                (Some(files), Some(now_files)) => files == now_files,
+                _ => true,
+            }
+    }
+
+    /// The lines saved before the counts: the tokenizer and the versions
+    /// (the first line), then the files, each as `file`, the index of its
+    /// table in [`CORPUS_TABLES`] and the file, tab-separated, after a line
+    /// with their number. The files are left out if a name holds a tab or a
+    /// line break (Delta's file names do not): the counts are still read
+    /// back at the same versions, but not added to.
+    fn saved_header(&self) -> String {
+        let versions: Vec<String> = self
+            .versions
+            .iter()
+            .map(|version| version.map_or_else(|| "-".to_string(), |v| v.to_string()))
+            .collect();
+        let mut header = format!(
+            "tokenizer {:016x} versions {}",
+            TokenWeights::tokenizer_fingerprint(),
+            versions.join(" ")
+        );
+        let Some(table_files) = &self.files else {
+            return header;
+        };
+        let files = table_files.iter().enumerate().flat_map(|(table, files)| {
+            let mut files: Vec<&String> = files.iter().collect();
+            files.sort_unstable();
+            files.into_iter().map(move |file| (table, file))
+        });
+        let files: Vec<(usize, &String)> = files.collect();
+        if files
+            .iter()
+            .all(|(_, file)| !file.contains(['\t', '\n', '\r']))
+        {
+            header.push_str(&format!("\nfiles\t{}", files.len()));
+            for (table, file) in files {
+                header.push_str(&format!("\nfile\t{table}\t{file}"));
+            }
+        }
+        header
+    }
+
+    /// Counts saved under [`Self::saved_header`] (or, without the files, by
+    /// an earlier version of bianzhi): `None` if they are of another
+    /// tokenizer, an error naming what is wrong if they cannot be read.
+    fn from_saved(text: &str) -> Result<Option<Counted>, String> {
+        let Some((first, mut rest)) = text.split_once('\n') else {
+            return Err("no first line".to_string());
+        };
+        let Some((tokenizer, versions)) = first
+            .strip_prefix("tokenizer ")
+            .and_then(|first| first.split_once(" versions "))
+        else {
+            return Err("the first line names no tokenizer and versions".to_string());
+        };
+        if tokenizer != format!("{:016x}", TokenWeights::tokenizer_fingerprint()) {
+            return Ok(None);
+        }
+        let versions: Vec<Option<u64>> = versions
+            .split(' ')
+            .map(|version| match version {
+                "-" => Ok(None),
+                number => number.parse().map(Some),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("bad versions in the first line: {versions}"))?;
+        if versions.len() != CORPUS_TABLES.len() {
+            return Err(format!("expected {} versions", CORPUS_TABLES.len()));
+        }
+        let mut files = None;
+        if let Some(after) = rest.strip_prefix("files\t") {
+            let (count, after) = after.split_once('\n').ok_or("no counts after the files")?;
+            let count: usize = count.parse().map_err(|_| "bad number of files")?;
+            rest = after;
+            let mut table_files = vec![HashSet::new(); CORPUS_TABLES.len()];
+            for _ in 0..count {
+                let (line, after) = rest.split_once('\n').ok_or("no counts after the files")?;
+                let mut fields = line.splitn(3, '\t');
+                let (Some("file"), Some(table), Some(file)) =
+                    (fields.next(), fields.next(), fields.next())
+                else {
+                    return Err(format!("expected a file line, found {line:?}"));
+                };
+                table
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|table| table_files.get_mut(table))
+                    .ok_or_else(|| format!("bad table number in {line:?}"))?
+                    .insert(file.to_string());
+                rest = after;
+            }
+            files = Some(table_files);
+        }
+        let weights = TokenWeights::from_counts_text(rest).map_err(|error| error.to_string())?;
+        Ok(Some(Counted {
+            versions,
+            files,
+            weights: Arc::new(weights),
+        }))
+    }
+}
+
+/// The counts saved at `path` and what they were counted from, if they are
+/// there, readable and of this tokenizer.
+async fn read_saved_counts(path: &Path) -> Option<Counted> {
+    let text = tokio::fs::read_to_string(path).await.ok()?;
+    match Counted::from_saved(&text) {
+        Ok(Some(counted)) => Some(counted),
+        Ok(None) => {
+            tracing::debug!(path = %path.display(), "saved corpus token counts are of another tokenizer");
+            None
+        }
         Err(error) => {
             tracing::warn!(path = %path.display(), %error, "saved corpus token counts unreadable; counting again");
             None
@@ -248,15 +485,15 @@ async fn read_saved_counts(path: &Path, key: &str) -> Option<TokenWeights> {
     }
 }
 
-/// Saves the counts under `key`, whole or not at all (an [`AtomicFile`]:
+/// Saves the counts under `header`, whole or not at all (an [`AtomicFile`]:
 /// written aside, then renamed over the old file).
-fn save_counts(path: &Path, key: &str, weights: &TokenWeights) {
+fn save_counts(path: &Path, header: &str, weights: &TokenWeights) {
     let Some(counts) = weights.to_counts_text() else {
         tracing::debug!("a corpus word holds a tab or line break; token counts not saved");
         return;
     };
     let saved = AtomicFile::create(path).and_then(|mut file| {
-        file.write_all(format!("{key}\n{counts}").as_bytes())
+        file.write_all(format!("{header}\n{counts}").as_bytes())
             .map_err(|source| ExportError::Io {
                 path: path.to_path_buf(),
                 source,
@@ -308,7 +545,7 @@ mod tests {
     use datafusion::arrow::datatypes::Float64Type;
     use datafusion::prelude::SessionContext;
 
-    use super::SAVED_COUNTS_FILE;
+    use super::{CountKind, SAVED_COUNTS_FILE};
     use crate::engine::Engine;
     use crate::session::{Output, Prepared, Session};
     use crate::{SessionIdentity, Settings};
@@ -439,6 +676,72 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn appends_are_counted_alone_and_give_the_whole_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().to_str().unwrap();
+        let engine = Engine::open(location).await.unwrap();
+        let session =
+            Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
+        let corpus = engine.corpus_weights();
+        assert_eq!(corpus.last_count(), Some(CountKind::Whole));
+
+        let duties = ["负责全市档案监督管理工作", "負責全市藥品監督管理工作"];
+        session.run_one(&insert(&duties, 1)).await.unwrap();
+        session
+            .run_one(
+                "INSERT INTO power_item (item_id, org_id, item_code, item_type, item_name, \
+                 exercise_level, status, valid_from) VALUES \
+                 (1, 1, 'X1', '行政许可', '档案利用审批', '市级', '在用', DATE '2024-01-01'), \
+                 (2, 1, 'X2', '行政处罚', '对违反档案管理规定的处罚', '市级', '在用', DATE '2024-01-01')",
+            )
+            .await
+            .unwrap();
+        let more = [
+            "组织实施全市档案资料收集整理工作",
+            "负责全市档案监督管理工作",
+        ];
+        session.run_one(&insert(&more, 3)).await.unwrap();
+        let mut texts: Vec<&str> = duties.iter().chain(&more).copied().collect();
+        texts.extend(["档案利用审批", "对违反档案管理规定的处罚"]);
+
+        // Three commits since the count at open, all appends: only their
+        // texts are counted, and the weights are a whole count's.
+        let weights = engine.refresh_text_weights().await.unwrap();
+        assert_eq!(corpus.last_count(), Some(CountKind::Added { documents: 6 }));
+        assert_eq!(*weights, TokenWeights::from_texts(&texts));
+        // Saved as they are: the next open reads them back.
+        drop(session);
+        drop(engine);
+        let engine = Engine::open(location).await.unwrap();
+        assert_eq!(engine.corpus_weights().last_count(), Some(CountKind::Saved));
+        assert_eq!(*engine.text_weights(), TokenWeights::from_texts(&texts));
+
+        // An update rewrites a file: the whole corpus is counted.
+        let session =
+            Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
+        session
+            .run_one("UPDATE org_duty SET duty_text = '负责全市价格监督管理工作' WHERE duty_id = 3")
+            .await
+            .unwrap();
+        texts[2] = "负责全市价格监督管理工作";
+        let weights = engine.refresh_text_weights().await.unwrap();
+        assert_eq!(engine.corpus_weights().last_count(), Some(CountKind::Whole));
+        assert_eq!(*weights, TokenWeights::from_texts(&texts));
+        // And appends after it are counted alone again, from there.
+        session
+            .run_one(&insert(&["负责全市档案馆建设"], 5))
+            .await
+            .unwrap();
+        texts.push("负责全市档案馆建设");
+        let weights = engine.refresh_text_weights().await.unwrap();
+        assert_eq!(
+            engine.corpus_weights().last_count(),
+            Some(CountKind::Added { documents: 1 })
+        );
+        assert_eq!(*weights, TokenWeights::from_texts(&texts));
+    }
+
+    #[tokio::test]
     async fn a_statement_keeps_the_weights_it_started_with() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path().to_str().unwrap()).await.unwrap();
@@ -496,6 +799,61 @@ mod tests {
             .documents()
     }
 
+    /// How an engine opening `location` made its weights, and the weights.
+    async fn counted_at_open(location: &str) -> (Option<CountKind>, TokenWeights) {
+        let engine = Engine::open(location).await.unwrap();
+        let kind = engine.corpus_weights().last_count();
+        (kind, TokenWeights::clone(&engine.text_weights()))
+    }
+
+    #[tokio::test]
+    async fn appends_between_opens_are_counted_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().to_str().unwrap();
+        let texts = ["负责全市档案工作", "組織實施交通管理", "负责全市价格工作"];
+        // Each `add_duty` opens the directory (reading or counting) and
+        // appends a row, as `bianzhi import` or a script run would.
+        add_duty(location, 1, texts[0]).await;
+        add_duty(location, 2, texts[1]).await;
+        assert_eq!(
+            counted_at_open(location).await,
+            (
+                Some(CountKind::Added { documents: 1 }),
+                TokenWeights::from_texts(&texts[..2])
+            )
+        );
+        let saved = dir.path().join(SAVED_COUNTS_FILE);
+        let text = std::fs::read_to_string(&saved).unwrap();
+        assert!(text.contains("\nfiles\t2\nfile\t0\t"), "{text}");
+        assert_eq!(
+            counted_at_open(location).await,
+            (
+                Some(CountKind::Saved),
+                TokenWeights::from_texts(&texts[..2])
+            )
+        );
+
+        // Counts saved without their files (by an earlier bianzhi) are read
+        // at the same versions, and counted whole after a write, never added
+        // to blindly.
+        let start = text.find("\nfiles\t").unwrap();
+        let end = text.find("\nbianzhi token counts").unwrap();
+        std::fs::write(&saved, format!("{}{}", &text[..start], &text[end..])).unwrap();
+        assert_eq!(
+            counted_at_open(location).await,
+            (
+                Some(CountKind::Saved),
+                TokenWeights::from_texts(&texts[..2])
+            )
+        );
+        std::fs::write(&saved, format!("{}{}", &text[..start], &text[end..])).unwrap();
+        add_duty(location, 3, texts[2]).await;
+        assert_eq!(
+            counted_at_open(location).await,
+            (Some(CountKind::Whole), TokenWeights::from_texts(texts))
+        );
+    }
+
     #[tokio::test]
     async fn counts_are_saved_read_back_and_counted_again_after_a_write() {
         let dir = tempfile::tempdir().unwrap();
@@ -513,13 +871,14 @@ mod tests {
         // What the next open takes is the saved file: an edit there shows.
         std::fs::write(&saved, text.replacen("documents\t2", "documents\t7", 1)).unwrap();
         assert_eq!(documents_at_open(location).await, 7);
-        // A write makes a new table version: counted again and saved again.
+        // A write (an append) makes a new table version: its row is counted
+        // and added to the saved counts, edit included, and saved again.
         add_duty(location, 3, "负责全市价格工作").await;
-        assert_eq!(documents_at_open(location).await, 3);
+        assert_eq!(documents_at_open(location).await, 8);
         let text = std::fs::read_to_string(&saved).unwrap();
-        assert!(text.contains("\ndocuments\t3\n"), "{text}");
-        // Unreadable counts are counted again, not an error.
-        std::fs::write(&saved, text.replacen("documents\t3", "documents\tthree", 1)).unwrap();
+        assert!(text.contains("\ndocuments\t8\n"), "{text}");
+        // Unreadable counts are counted again, whole, not an error.
+        std::fs::write(&saved, text.replacen("documents\t8", "documents\tthree", 1)).unwrap();
         assert_eq!(documents_at_open(location).await, 3);
         assert!(std::fs::read_to_string(&saved)
             .unwrap()
