@@ -190,7 +190,7 @@ impl Engine {
     }
 
     /// The schema.sql table `name`.
-    fn live_table(&self, name: &str) -> Option<&Arc<LiveDeltaTable>> {
+    pub(crate) fn live_table(&self, name: &str) -> Option<&Arc<LiveDeltaTable>> {
         find_live_table(&self.tables, name)
     }
 

@@ -6,8 +6,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, UInt32Array};
 use arrow::compute::{cast, concat_batches, take};
+use arrow::datatypes::Int64Type;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::Documentation;
@@ -33,8 +34,9 @@ character bigrams and jieba words of the normalised text. Because texts are norm
 Traditional and Simplified forms match; because most terms are bigrams, word order does not \
 matter and a one-character typo still leaves most of the query's bigrams matching. Only rows \
 sharing a term with the query are returned; equal scores come in (source, item_id) order. The \
-index is built at the first search and rebuilt when `org_duty`, `power_item` or `org` has a \
-new version. `query` and `top_k` must be constants; a NULL query gives no rows.",
+index is built at the first search; rows appended to `org_duty` or `power_item` since (an \
+`INSERT`, `COPY FROM`, an import) are added to it, any other change to them or to `org` builds \
+it again. `query` and `top_k` must be constants; a NULL query gives no rows.",
     syntax_example = "SELECT * FROM func_search(query [, top_k])",
     sql_example = r#"```sql
 > SELECT source, org_name, text, round(score, 2) AS score FROM func_search('食品安全監管', 3);
@@ -98,32 +100,56 @@ impl SearchCorpus {
     /// Builds the index over `batches`, whose columns are matched to
     /// [`search_document_schema`] by position and cast to its types.
     pub fn from_batches(batches: &[RecordBatch]) -> Result<Self> {
-        let schema = search_document_schema();
-        let mut cast_batches = Vec::with_capacity(batches.len());
-        for batch in batches {
-            if batch.num_columns() != schema.fields().len() {
-                return exec_err!(
-                    "func_search documents need {} columns (source, org_id, org_name, item_id, text), got {}",
-                    schema.fields().len(),
-                    batch.num_columns()
-                );
-            }
-            let columns = batch
-                .columns()
-                .iter()
-                .zip(schema.fields())
-                .map(|(column, field)| cast(column, field.data_type()))
-                .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
-            cast_batches.push(RecordBatch::try_new(schema.clone(), columns)?);
-        }
-        let documents = concat_batches(&schema, &cast_batches)?;
-        let texts = documents.column(4).clone();
-        let index = build_index(texts.as_any().downcast_ref().ok_or_else(|| {
-            datafusion::error::DataFusionError::Internal("text column is not Utf8".into())
-        })?);
+        let documents = documents_of(batches)?;
+        let index = build_index(SearchIndex::new(), text_column(&documents)?);
         Ok(Self { documents, index })
     }
 
+    /// These documents and those of `batches` after them (rows appended to
+    /// the tables): only the new ones are tokenised. Searches give what a
+    /// corpus built from all the rows at once gives, scores and ties
+    /// included (equal scores rank by source and item_id, not by when a
+    /// document came).
+    pub fn with_added(&self, batches: &[RecordBatch]) -> Result<Self> {
+        let added = documents_of(batches)?;
+        let index = build_index(self.index.clone(), text_column(&added)?);
+        let documents = concat_batches(&search_document_schema(), [&self.documents, &added])?;
+        Ok(Self { documents, index })
+    }
+}
+
+/// The text column of documents made by [`documents_of`].
+fn text_column(documents: &RecordBatch) -> Result<&arrow::array::StringArray> {
+    documents.column(4).as_any().downcast_ref().ok_or_else(|| {
+        datafusion::error::DataFusionError::Internal("text column is not Utf8".into())
+    })
+}
+
+/// `batches` as one batch of [`search_document_schema`], their columns
+/// matched to it by position and cast to its types.
+fn documents_of(batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let schema = search_document_schema();
+    let mut cast_batches = Vec::with_capacity(batches.len());
+    for batch in batches {
+        if batch.num_columns() != schema.fields().len() {
+            return exec_err!(
+                "func_search documents need {} columns (source, org_id, org_name, item_id, text), got {}",
+                schema.fields().len(),
+                batch.num_columns()
+            );
+        }
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| cast(column, field.data_type()))
+            .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
+        cast_batches.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    Ok(concat_batches(&schema, &cast_batches)?)
+}
+
+impl SearchCorpus {
     /// Number of documents.
     pub fn len(&self) -> usize {
         self.documents.num_rows()
@@ -140,7 +166,22 @@ impl SearchCorpus {
     /// The best `top_k` documents for `query` with their scores, as rows of
     /// [`func_search_schema`].
     pub fn search(&self, query: &str, top_k: usize) -> Result<RecordBatch> {
-        let hits = self.index.search(query, top_k);
+        let (Some(sources), Some(item_ids)) = (
+            self.documents.column(0).as_string_opt::<i32>(),
+            self.documents.column(3).as_primitive_opt::<Int64Type>(),
+        ) else {
+            return exec_err!("func_search documents lost their source and item_id types");
+        };
+        // Documents come in (source, item_id) order when built at once, but
+        // rows appended later follow the others: rank ties by those columns.
+        let hits = self.index.search_with_ties(query, top_k, |document| {
+            (
+                sources.is_valid(document).then(|| sources.value(document)),
+                item_ids
+                    .is_valid(document)
+                    .then(|| item_ids.value(document)),
+            )
+        });
         let rows = UInt32Array::from_iter_values(hits.iter().map(|hit| hit.document as u32));
         let mut columns = self
             .documents
@@ -155,10 +196,9 @@ impl SearchCorpus {
     }
 }
 
-/// Tokenises blocks of texts on every core, adding them to the index in
+/// `index` with `texts` added: tokenised in blocks on every core, added in
 /// order. A NULL text is a document without terms.
-fn build_index(texts: &arrow::array::StringArray) -> SearchIndex {
-    let mut index = SearchIndex::new();
+fn build_index(mut index: SearchIndex, texts: &arrow::array::StringArray) -> SearchIndex {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut start = 0;
     while start < texts.len() {
@@ -262,13 +302,79 @@ mod tests {
         assert!(SearchCorpus::from_batches(&[]).unwrap().is_empty());
     }
 
+    /// Documents of `clauses` (each three times, as one clause recurs in
+    /// several districts), item ids `id(row)`, in (source, item_id) order.
+    fn documents(rows: &[usize]) -> RecordBatch {
+        let mut rows: Vec<(&str, i64, usize)> = rows
+            .iter()
+            .map(|&row| {
+                let source = if row % 4 == 0 { "power_item" } else { "duty" };
+                (source, (row as i64 * 37) % 1000, row % DUTY_CLAUSES.len())
+            })
+            .collect();
+        rows.sort_unstable();
+        RecordBatch::try_new(
+            search_document_schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1 / 10))),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| format!("机构{}", r.1 / 10)),
+                )),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| DUTY_CLAUSES[r.2]),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn appended_documents_search_as_if_built_at_once() {
+        let all: Vec<usize> = (0..90).collect();
+        let (earlier, later): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&row| row % 3 != 1);
+        let at_once = SearchCorpus::from_batches(&[documents(&all)]).unwrap();
+        let appended = SearchCorpus::from_batches(&[documents(&earlier)])
+            .unwrap()
+            .with_added(&[documents(&later)])
+            .unwrap();
+        assert_eq!(appended.len(), 90);
+        // The appended rows interleave with the earlier ones by item_id, and
+        // every clause is three documents: ties rank the same, scores are
+        // bit for bit the same.
+        for query in ["道路交通", "负责全市", "住房公積金监督", "档案", "量子"] {
+            for top_k in [1, 2, 5, 90] {
+                assert_eq!(
+                    appended.search(query, top_k).unwrap(),
+                    at_once.search(query, top_k).unwrap(),
+                    "{query} top {top_k}"
+                );
+            }
+        }
+        let ties = at_once.search("负责全市", 90).unwrap();
+        let scores = ties
+            .column(5)
+            .as_primitive::<arrow::datatypes::Float64Type>();
+        assert!(
+            (1..ties.num_rows()).any(|row| scores.value(row) == scores.value(row - 1)),
+            "the corpus has ties to order"
+        );
+        // Appending nothing changes nothing.
+        let same = at_once.with_added(&[]).unwrap();
+        assert_eq!(
+            same.search("档案", 5).unwrap(),
+            at_once.search("档案", 5).unwrap()
+        );
+    }
+
     #[test]
     fn parallel_build_equals_sequential() {
         let texts =
             StringArray::from_iter((0..20_000).map(|row| {
                 (row % 7 != 0).then(|| DUTY_CLAUSES[row % DUTY_CLAUSES.len()].to_string())
             }));
-        let parallel = build_index(&texts);
+        let parallel = build_index(SearchIndex::new(), &texts);
         assert_eq!(parallel.len(), 20_000);
         let sequential = SearchIndex::from_texts((0..20_000).map(|row| {
             if row % 7 != 0 {

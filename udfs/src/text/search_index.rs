@@ -130,11 +130,25 @@ impl SearchIndex {
     /// scores in document order. Only documents sharing a term with the query
     /// are returned, so there may be fewer than `top_k`.
     pub fn search(&self, query: &str, top_k: usize) -> Vec<SearchHit> {
+        self.search_with_ties(query, top_k, |document| document)
+    }
+
+    /// [`Self::search`] with equal scores in the order of `tie_key` of their
+    /// documents (then in document order).
+    pub fn search_with_ties<K: Ord>(
+        &self,
+        query: &str,
+        top_k: usize,
+        tie_key: impl Fn(usize) -> K,
+    ) -> Vec<SearchHit> {
         if top_k == 0 || self.is_empty() {
             return Vec::new();
         }
         let normalized = NormalizedText::new(query);
-        let mut terms: Vec<u32> = normalized
+        // The distinct terms in the order of the tokens (bigrams, then words,
+        // each sorted), not of the term numbers: those depend on the order
+        // the documents were added in, and the sum's rounding would too.
+        let terms: Vec<u32> = normalized
             .bigram_set()
             .into_iter()
             .filter_map(|bigram| self.bigram_terms.get(&bigram).copied())
@@ -145,8 +159,6 @@ impl SearchIndex {
                     .filter_map(|word| self.word_terms.get(word).copied()),
             )
             .collect();
-        terms.sort_unstable();
-        terms.dedup();
         if terms.is_empty() {
             return Vec::new();
         }
@@ -173,6 +185,7 @@ impl SearchIndex {
         let better = |left: &u32, right: &u32| {
             scores[*right as usize]
                 .total_cmp(&scores[*left as usize])
+                .then_with(|| tie_key(*left as usize).cmp(&tie_key(*right as usize)))
                 .then(left.cmp(right))
         };
         if touched.len() > top_k {
