@@ -197,41 +197,52 @@ impl SearchCorpus {
 }
 
 /// `index` with `texts` added: tokenised in blocks on every core, added in
-/// order. A NULL text is a document without terms.
+/// order. A NULL text is a document without terms. Adding is sequential
+/// (document numbers are the order), so the next block is tokenised while
+/// one is added.
 fn build_index(mut index: SearchIndex, texts: &arrow::array::StringArray) -> SearchIndex {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut start = 0;
-    while start < texts.len() {
-        let end = (start + TOKENISE_BLOCK).min(texts.len());
-        let chunk = (end - start).div_ceil(threads);
-        let tokenised: Vec<Vec<DocumentTerms>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (start..end)
+    let blocks: Vec<std::ops::Range<usize>> = (0..texts.len())
+        .step_by(TOKENISE_BLOCK)
+        .map(|start| start..(start + TOKENISE_BLOCK).min(texts.len()))
+        .collect();
+    std::thread::scope(|scope| {
+        let tokenise = |block: &std::ops::Range<usize>| {
+            let chunk = block.len().div_ceil(threads).max(1);
+            block
+                .clone()
                 .step_by(chunk)
                 .map(|from| {
-                    let to = (from + chunk).min(end);
+                    let rows = from..(from + chunk).min(block.end);
                     scope.spawn(move || {
-                        (from..to)
-                            .map(|row| {
-                                if texts.is_valid(row) {
-                                    DocumentTerms::new(texts.value(row))
-                                } else {
-                                    DocumentTerms::default()
-                                }
-                            })
-                            .collect::<Vec<_>>()
+                        rows.map(|row| {
+                            if texts.is_valid(row) {
+                                DocumentTerms::new(texts.value(row))
+                            } else {
+                                DocumentTerms::default()
+                            }
+                        })
+                        .collect::<Vec<_>>()
                     })
                 })
-                .collect();
-            workers
-                .into_iter()
-                .map(|worker| worker.join().unwrap_or_default())
-                .collect()
-        });
-        for terms in tokenised.into_iter().flatten() {
-            index.add_terms(terms);
+                .collect::<Vec<_>>()
+        };
+        let mut pending = blocks.first().map(tokenise);
+        for next in blocks.iter().skip(1).map(Some).chain([None]) {
+            let Some(workers) = pending.take() else {
+                break;
+            };
+            pending = next.map(tokenise);
+            for worker in workers {
+                let terms = worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                for terms in terms {
+                    index.add_terms(terms);
+                }
+            }
         }
-        start = end;
-    }
+    });
     index
 }
 
