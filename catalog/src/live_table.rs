@@ -82,19 +82,26 @@ impl LiveDeltaTable {
     /// The newest committed version, pinned: its data files, and its rows
     /// however the table moves on meanwhile.
     pub async fn pinned(&self) -> DfResult<PinnedVersion> {
-        let provider = self.current().await?;
-        let state = self.state.lock().await;
+        // One lock: the version, the files and the rows are of one commit.
+        let mut state = self.state.lock().await;
+        self.reload(&mut state).await?;
         Ok(PinnedVersion {
             name: self.name.clone(),
             version: state.version,
             table: state.table.clone(),
-            provider,
+            provider: state.provider.clone(),
         })
     }
 
     /// The provider for the newest committed version, reloading if it moved on.
     async fn current(&self) -> DfResult<Arc<dyn TableProvider>> {
         let mut state = self.state.lock().await;
+        self.reload(&mut state).await?;
+        Ok(state.provider.clone())
+    }
+
+    /// Brings `state` (this table's, locked) to the newest committed version.
+    async fn reload(&self, state: &mut Loaded) -> DfResult<()> {
         state
             .table
             .update_incremental(None)
@@ -112,7 +119,7 @@ impl LiveDeltaTable {
             state.provider = provider;
             tracing::debug!(table = %self.name, version = ?state.version, "reloaded");
         }
-        Ok(state.provider.clone())
+        Ok(())
     }
 }
 
