@@ -250,7 +250,7 @@ async fn rows_added(
             }
             continue;
         }
-        if is_org {
+        if is_org || table.version() < *version {
             return Ok(None);
         }
         match table.rows_added_since(files).await? {

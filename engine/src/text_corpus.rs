@@ -242,9 +242,17 @@ async fn rows_added(
             added.push(None);
             continue;
         };
-        if earlier.versions.get(index) == Some(&table.version()) {
+        let Some(&earlier_version) = earlier.versions.get(index) else {
+            return Ok(None);
+        };
+        if table.version() == earlier_version {
             added.push(None);
             continue;
+        }
+        // Versions only grow; an older one (a log put back by hand) is
+        // counted whole.
+        if table.version() < earlier_version {
+            return Ok(None);
         }
         let Some(files) = earlier.files.as_ref().and_then(|files| files.get(index)) else {
             return Ok(None);
@@ -848,6 +856,22 @@ mod tests {
         );
         std::fs::write(&saved, format!("{}{}", &text[..start], &text[end..])).unwrap();
         add_duty(location, 3, texts[2]).await;
+        assert_eq!(
+            counted_at_open(location).await,
+            (Some(CountKind::Whole), TokenWeights::from_texts(texts))
+        );
+
+        // Counts claiming a later version than the table has (its log put
+        // back by hand) are not added to either.
+        let text = std::fs::read_to_string(&saved).unwrap();
+        let (first, rest) = text.split_once('\n').unwrap();
+        let (tokenizer, versions) = first.split_once(" versions ").unwrap();
+        let (_, power_item) = versions.split_once(' ').unwrap();
+        std::fs::write(
+            &saved,
+            format!("{tokenizer} versions 99 {power_item}\n{rest}"),
+        )
+        .unwrap();
         assert_eq!(
             counted_at_open(location).await,
             (Some(CountKind::Whole), TokenWeights::from_texts(texts))
