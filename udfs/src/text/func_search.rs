@@ -116,40 +116,7 @@ impl SearchCorpus {
         let documents = concat_batches(&search_document_schema(), [&self.documents, &added])?;
         Ok(Self { documents, index })
     }
-}
 
-/// The text column of documents made by [`documents_of`].
-fn text_column(documents: &RecordBatch) -> Result<&arrow::array::StringArray> {
-    documents.column(4).as_any().downcast_ref().ok_or_else(|| {
-        datafusion::error::DataFusionError::Internal("text column is not Utf8".into())
-    })
-}
-
-/// `batches` as one batch of [`search_document_schema`], their columns
-/// matched to it by position and cast to its types.
-fn documents_of(batches: &[RecordBatch]) -> Result<RecordBatch> {
-    let schema = search_document_schema();
-    let mut cast_batches = Vec::with_capacity(batches.len());
-    for batch in batches {
-        if batch.num_columns() != schema.fields().len() {
-            return exec_err!(
-                "func_search documents need {} columns (source, org_id, org_name, item_id, text), got {}",
-                schema.fields().len(),
-                batch.num_columns()
-            );
-        }
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(column, field)| cast(column, field.data_type()))
-            .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
-        cast_batches.push(RecordBatch::try_new(schema.clone(), columns)?);
-    }
-    Ok(concat_batches(&schema, &cast_batches)?)
-}
-
-impl SearchCorpus {
     /// Number of documents.
     pub fn len(&self) -> usize {
         self.documents.num_rows()
@@ -194,6 +161,37 @@ impl SearchCorpus {
         )));
         Ok(RecordBatch::try_new(func_search_schema(), columns)?)
     }
+}
+
+/// The text column of documents made by [`documents_of`].
+fn text_column(documents: &RecordBatch) -> Result<&arrow::array::StringArray> {
+    documents.column(4).as_any().downcast_ref().ok_or_else(|| {
+        datafusion::error::DataFusionError::Internal("text column is not Utf8".into())
+    })
+}
+
+/// `batches` as one batch of [`search_document_schema`], their columns
+/// matched to it by position and cast to its types.
+fn documents_of(batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let schema = search_document_schema();
+    let mut cast_batches = Vec::with_capacity(batches.len());
+    for batch in batches {
+        if batch.num_columns() != schema.fields().len() {
+            return exec_err!(
+                "func_search documents need {} columns (source, org_id, org_name, item_id, text), got {}",
+                schema.fields().len(),
+                batch.num_columns()
+            );
+        }
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| cast(column, field.data_type()))
+            .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
+        cast_batches.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    Ok(concat_batches(&schema, &cast_batches)?)
 }
 
 /// `index` with `texts` added: tokenised in blocks on every core, added in
@@ -313,8 +311,9 @@ mod tests {
         assert!(SearchCorpus::from_batches(&[]).unwrap().is_empty());
     }
 
-    /// Documents of `clauses` (each three times, as one clause recurs in
-    /// several districts), item ids `id(row)`, in (source, item_id) order.
+    /// Documents of `rows`: row `r` is the duty clause `r mod 30` (each
+    /// clause three times in 90 rows, as one clause recurs in several
+    /// districts) with item id `37 r mod 1000`, in (source, item_id) order.
     fn documents(rows: &[usize]) -> RecordBatch {
         let mut rows: Vec<(&str, i64, usize)> = rows
             .iter()
