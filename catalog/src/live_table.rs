@@ -288,21 +288,32 @@ impl PinnedVersion {
         self.data_files().into_iter().map(|file| file.key).collect()
     }
 
-    /// The rows this version holds beyond an earlier one whose [`Self::files`]
-    /// were `earlier`, when it only added files to them (appends: `INSERT`,
-    /// `COPY FROM`, an import); `None` when a file of `earlier` is gone or
-    /// changed (an `UPDATE`, a `DELETE`, an overwrite, a compaction).
-    pub async fn rows_added_since(
+    /// How this version stands to an earlier one of the same table, whose
+    /// version and [`Self::files`] were `earlier_version` and
+    /// `earlier_files`: the same version; a later one that only added files
+    /// (appends: `INSERT`, `COPY FROM`, an import), with the rows of those
+    /// files; or anything else (an `UPDATE`, a `DELETE`, an overwrite, a
+    /// compaction, or a version that went back).
+    pub async fn since(
         &self,
-        earlier: &HashSet<String>,
-    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        earlier_version: Option<u64>,
+        earlier_files: &HashSet<String>,
+    ) -> DfResult<Since> {
+        if self.version == earlier_version {
+            return Ok(Since::Unchanged);
+        }
+        // Versions only grow; an older one is a log put back by hand.
+        if self.version < earlier_version {
+            return Ok(Since::Changed);
+        }
+        let earlier = earlier_files;
         let files = self.data_files();
         let still_there = files
             .iter()
             .filter(|file| earlier.contains(&file.key))
             .count();
         if still_there < earlier.len() {
-            return Ok(None);
+            return Ok(Since::Changed);
         }
         let added: Vec<&DataFile> = files
             .iter()
@@ -311,7 +322,7 @@ impl PinnedVersion {
         // bianzhi's writes add no deletion vectors; a file that came with
         // one is left to a reading of the whole version.
         if added.iter().any(|file| file.has_deletion_vector) {
-            return Ok(None);
+            return Ok(Since::Changed);
         }
         let provider = self
             .table
@@ -324,7 +335,7 @@ impl PinnedVersion {
                     Box::new(e),
                 )
             })?;
-        Ok(Some(provider))
+        Ok(Since::Added(provider))
     }
 
     fn data_files(&self) -> Vec<DataFile> {
@@ -352,6 +363,17 @@ impl PinnedVersion {
             })
             .collect()
     }
+}
+
+/// What [`PinnedVersion::since`] found.
+#[derive(Debug)]
+pub enum Since {
+    /// The same version.
+    Unchanged,
+    /// A later version that only added files: their rows.
+    Added(Arc<dyn TableProvider>),
+    /// Files gone or changed: only the whole version tells its rows.
+    Changed,
 }
 
 /// One data file of a [`PinnedVersion`].

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bianzhi_catalog::live_table::{LiveDeltaTable, PinnedVersion};
+use bianzhi_catalog::live_table::{LiveDeltaTable, PinnedVersion, Since};
 use bianzhi_udfs::text::{func_search_schema, SearchCorpus, DEFAULT_TOP_K};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -238,24 +238,14 @@ async fn rows_added(
             return Ok(None);
         };
         let is_org = SOURCE_TABLES.get(index) == Some(&"org");
-        if table.version() == *version {
-            let provider = table.provider();
-            if is_org {
-                added.push(provider);
-            } else {
-                added.push(Arc::new(MemTable::try_new(
-                    provider.schema(),
-                    vec![vec![]],
-                )?));
-            }
-            continue;
-        }
-        if is_org || table.version() < *version {
-            return Ok(None);
-        }
-        match table.rows_added_since(files).await? {
-            Some(rows) => added.push(rows),
-            None => return Ok(None),
+        match table.since(*version, files).await? {
+            Since::Unchanged if is_org => added.push(table.provider()),
+            Since::Unchanged => added.push(Arc::new(MemTable::try_new(
+                table.provider().schema(),
+                vec![vec![]],
+            )?)),
+            Since::Added(rows) if !is_org => added.push(rows),
+            _ => return Ok(None),
         }
     }
     Ok(Some(added))

@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bianzhi_catalog::live_table::{LiveDeltaTable, PinnedVersion};
+use bianzhi_catalog::live_table::{LiveDeltaTable, PinnedVersion, Since};
 use bianzhi_udfs::text::{func_similarity_with_weights, SharedTokenWeights, TokenWeights};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
@@ -242,24 +242,16 @@ async fn rows_added(
             added.push(None);
             continue;
         };
-        let Some(&earlier_version) = earlier.versions.get(index) else {
+        let (Some(&version), Some(files)) = (
+            earlier.versions.get(index),
+            earlier.files.as_ref().and_then(|files| files.get(index)),
+        ) else {
             return Ok(None);
         };
-        if table.version() == earlier_version {
-            added.push(None);
-            continue;
-        }
-        // Versions only grow; an older one (a log put back by hand) is
-        // counted whole.
-        if table.version() < earlier_version {
-            return Ok(None);
-        }
-        let Some(files) = earlier.files.as_ref().and_then(|files| files.get(index)) else {
-            return Ok(None);
-        };
-        match table.rows_added_since(files).await? {
-            Some(rows) => added.push(Some(rows)),
-            None => return Ok(None),
+        match table.since(version, files).await? {
+            Since::Unchanged => added.push(None),
+            Since::Added(rows) => added.push(Some(rows)),
+            Since::Changed => return Ok(None),
         }
     }
     Ok(Some(added))
