@@ -162,7 +162,10 @@ impl Engine {
         if search_tables.len() == func_search::SOURCE_TABLES.len() {
             engine.table_functions.push((
                 "func_search".to_string(),
-                Arc::new(FuncSearchFunction::new(search_tables)) as Arc<dyn TableFunctionImpl>,
+                Arc::new(FuncSearchFunction::new(
+                    search_tables,
+                    engine.data.root().to_file_path().ok().as_deref(),
+                )) as Arc<dyn TableFunctionImpl>,
             ));
         }
         engine.table_functions.extend(time_travel::table_functions(

@@ -8,9 +8,13 @@
 //! three tables has a new Delta version: opening stays fast however many
 //! items there are, and rows inserted after opening (as the SQL tests do)
 //! are found. Rows appended since (new data files only) are added to the
-//! index; other changes build it again.
+//! index; other changes build it again. The index is saved beside the
+//! tables (`SAVED_INDEX_FILE`) and read by the next engine's first search,
+//! which brings it up to date the same way.
 
 use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -29,6 +33,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use tokio::sync::Mutex;
 
+use crate::export::{AtomicFile, ExportError};
+use crate::saved_versions::TableVersions;
+
 /// The tables the documents come from; a new version of any rebuilds the index.
 pub const SOURCE_TABLES: [&str; 3] = ["org_duty", "power_item", "org"];
 
@@ -42,6 +49,17 @@ SELECT 'power_item' AS source, p.org_id, o.org_name, p.item_id, p.item_name AS t
 FROM power_item p LEFT JOIN org o ON o.org_id = p.org_id WHERE p.valid_to IS NULL \
 ORDER BY source, item_id";
 
+/// The file the index is saved in, in a local data directory's root.
+pub const SAVED_INDEX_FILE: &str = ".bianzhi_search_index";
+
+/// The first line of [`SAVED_INDEX_FILE`]; the saved tables' versions and
+/// files follow, then the documents and the index.
+const SAVED_INDEX_MAGIC: &str = "bianzhi func_search index 1\n";
+
+/// Appends since the index was last saved are saved with it once they are
+/// this fraction (1/n) of its documents.
+const SAVE_AFTER_APPENDED: usize = 10;
+
 /// `func_search`, registered in every session of an engine; all share one index.
 #[derive(Debug, Clone)]
 pub struct FuncSearchFunction {
@@ -49,11 +67,14 @@ pub struct FuncSearchFunction {
 }
 
 impl FuncSearchFunction {
-    /// Over the live tables of [`SOURCE_TABLES`], in that order.
-    pub fn new(tables: Vec<Arc<LiveDeltaTable>>) -> Self {
+    /// Over the live tables of [`SOURCE_TABLES`], in that order, with the
+    /// index saved in the directory `saved_in` (the data directory's root,
+    /// when local) as [`SAVED_INDEX_FILE`].
+    pub fn new(tables: Vec<Arc<LiveDeltaTable>>, saved_in: Option<&Path>) -> Self {
         Self {
             index: Arc::new(LazyIndex {
                 tables,
+                saved: saved_in.map(|dir| dir.join(SAVED_INDEX_FILE)),
                 built: Mutex::new(None),
             }),
         }
@@ -140,14 +161,19 @@ struct Built {
     versions: Vec<Option<u64>>,
     files: Vec<HashSet<String>>,
     corpus: Arc<SearchCorpus>,
-    /// Documents tokenised to make it: all of them, or only those added.
+    /// Documents tokenised to make it: all of them, only those added, or
+    /// none (read from the saved index, or kept).
     tokenised: usize,
+    /// Documents tokenised since the index was last saved (or read).
+    unsaved: usize,
 }
 
-/// The index, built at the first search.
+/// The index, built at the first search (or read from where it was saved).
 #[derive(Debug)]
 struct LazyIndex {
     tables: Vec<Arc<LiveDeltaTable>>,
+    /// Where the index is saved beside the tables (a local data directory).
+    saved: Option<PathBuf>,
     built: Mutex<Option<Built>>,
 }
 
@@ -156,7 +182,9 @@ impl LazyIndex {
     /// date if needed: when `org` is unchanged and `org_duty` and
     /// `power_item` only gained files since (appends), only the rows of the
     /// added files are tokenised and added; otherwise it is built again.
-    /// Concurrent first searches wait for one build.
+    /// Before an engine's first build, the index saved beside the tables is
+    /// read and taken as the one built. Concurrent first searches wait for
+    /// one build.
     async fn corpus(&self, state: &dyn Session) -> Result<Arc<SearchCorpus>> {
         let mut versions = Vec::with_capacity(self.tables.len());
         for table in &self.tables {
@@ -177,13 +205,23 @@ impl LazyIndex {
         for table in &self.tables {
             pinned.push(table.pinned().await?);
         }
+        if built.is_none() {
+            if let Some(path) = &self.saved {
+                *built = read_saved_index(path, &pinned).await;
+            }
+            if let Some(saved) = built.as_ref() {
+                if saved.versions == versions {
+                    return Ok(saved.corpus.clone());
+                }
+            }
+        }
         let added = match built.as_ref() {
             Some(built) => rows_added(&pinned, built).await?,
             None => None,
         };
         let started = std::time::Instant::now();
         let (sources, earlier) = match (added, built.as_ref()) {
-            (Some(added), Some(built)) => (added, Some(built.corpus.clone())),
+            (Some(added), Some(built)) => (added, Some(built)),
             _ => (pinned.iter().map(PinnedVersion::provider).collect(), None),
         };
         // A context of the tables as pinned (or only their added rows), with
@@ -199,27 +237,134 @@ impl LazyIndex {
         }
         let batches = ctx.sql(SEARCH_DOCUMENTS_SQL).await?.collect().await?;
         let tokenised: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let unsaved = tokenised + earlier.map_or(0, |earlier| earlier.unsaved);
+        let whole = earlier.is_none();
+        // The index brought up to date is taken out: if no search holds it
+        // any more, it is added to in place rather than copied. (Should
+        // adding fail, the next search builds it whole.)
+        let earlier = if whole {
+            None
+        } else {
+            built.take().map(|built| built.corpus)
+        };
         let corpus = tokio::task::spawn_blocking(move || match earlier {
-            Some(earlier) => earlier.with_added(&batches),
+            Some(earlier) => match Arc::try_unwrap(earlier) {
+                Ok(earlier) => earlier.into_added(&batches),
+                Err(shared) => shared.with_added(&batches),
+            },
             None => SearchCorpus::from_batches(&batches),
         })
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))??;
         let corpus = Arc::new(corpus);
-        let made = built.insert(Built {
+        let from = TableVersions {
             versions: pinned.iter().map(PinnedVersion::version).collect(),
-            files: pinned.iter().map(PinnedVersion::files).collect(),
+            files: Some(pinned.iter().map(PinnedVersion::files).collect()),
+        };
+        let built_in = started.elapsed().as_secs_f64();
+        // Saved after a whole build, and after appends once they are a
+        // tenth of the index: a new engine reads it and adds what was
+        // appended since, so saving after every append would only rewrite
+        // the whole file for a few rows.
+        let mut saved = false;
+        if let Some(path) = &self.saved {
+            if whole || unsaved.saturating_mul(SAVE_AFTER_APPENDED) >= corpus.len() {
+                let (path, header, corpus) = (path.clone(), from.header(), corpus.clone());
+                saved = tokio::task::spawn_blocking(move || save_index(&path, &header, &corpus))
+                    .await
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            }
+        }
+        let made = built.insert(Built {
+            versions: from.versions,
+            files: from.files.unwrap_or_default(),
             corpus: corpus.clone(),
             tokenised,
+            unsaved: if saved { 0 } else { unsaved },
         });
         tracing::info!(
             documents = made.corpus.len(),
             tokenised = made.tokenised,
             terms = made.corpus.index().distinct_terms(),
-            seconds = started.elapsed().as_secs_f64(),
+            seconds = built_in,
+            saved,
+            saving_seconds = started.elapsed().as_secs_f64() - built_in,
             "built the func_search index"
         );
         Ok(corpus)
+    }
+}
+
+/// The index saved at `path`, as built, if it is there, readable, of this
+/// tokenizer and of the tables as they were or an earlier version of them
+/// (then brought up to date like any index built before): not if a table
+/// has the version it was saved at but other files (a table made anew).
+async fn read_saved_index(path: &Path, pinned: &[PinnedVersion]) -> Option<Built> {
+    let bytes = tokio::fs::read(path).await.ok()?;
+    let started = std::time::Instant::now();
+    let (from, corpus) = tokio::task::spawn_blocking(move || -> std::result::Result<_, String> {
+        let Some(rest) = bytes.strip_prefix(SAVED_INDEX_MAGIC.as_bytes()) else {
+            return Err("not a saved func_search index".to_string());
+        };
+        let Some((from, rest)) = TableVersions::parse(rest, SOURCE_TABLES.len())? else {
+            return Ok(None);
+        };
+        let corpus = SearchCorpus::read_saved(rest).map_err(|error| error.to_string())?;
+        Ok(Some((from, corpus)))
+    })
+    .await
+    .map_err(|error| error.to_string())
+    .and_then(|read| read)
+    .unwrap_or_else(|error| {
+        tracing::warn!(path = %path.display(), %error, "saved func_search index unreadable; building it again");
+        None
+    })?;
+    let files = from.files?;
+    let made_anew = pinned
+        .iter()
+        .zip(from.versions.iter().zip(&files))
+        .any(|(table, (version, files))| table.version() == *version && table.files() != *files);
+    if made_anew || pinned.len() != files.len() {
+        tracing::debug!(path = %path.display(), "saved func_search index is of other tables");
+        return None;
+    }
+    tracing::debug!(
+        documents = corpus.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "read the saved func_search index"
+    );
+    Some(Built {
+        versions: from.versions,
+        files,
+        corpus: Arc::new(corpus),
+        tokenised: 0,
+        unsaved: 0,
+    })
+}
+
+/// Saves `corpus` under `header` at `path`, whole or not at all (an
+/// [`AtomicFile`]); whether it was saved. Best effort: a directory that
+/// cannot be written to only costs the next engine a build.
+fn save_index(path: &Path, header: &str, corpus: &SearchCorpus) -> bool {
+    let saved = AtomicFile::create(path).and_then(|mut file| {
+        let io = |source| ExportError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        file.write_all(SAVED_INDEX_MAGIC.as_bytes()).map_err(io)?;
+        file.write_all(header.as_bytes()).map_err(io)?;
+        file.write_all(b"\n").map_err(io)?;
+        corpus
+            .write_saved(&mut file)
+            .map_err(|error| io(std::io::Error::other(error)))?;
+        file.commit()
+    });
+    match saved {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(%error, "could not save the func_search index");
+            false
+        }
     }
 }
 
@@ -274,7 +419,7 @@ fn constant(expr: &Expr, target: &DataType, name: &str) -> Result<Option<ScalarV
 mod tests {
     use datafusion::arrow::array::RecordBatch;
 
-    use super::{FuncSearchFunction, SOURCE_TABLES};
+    use super::{FuncSearchFunction, SAVED_INDEX_FILE, SOURCE_TABLES};
     use crate::engine::Engine;
     use crate::session::Session;
     use crate::{SessionIdentity, Settings};
@@ -306,12 +451,14 @@ mod tests {
             .collect()
     }
 
+    /// A `func_search` index of `engine`'s tables, not saved.
     fn search_index(engine: &Engine) -> FuncSearchFunction {
         FuncSearchFunction::new(
             SOURCE_TABLES
                 .iter()
                 .filter_map(|name| engine.live_table(name).cloned())
                 .collect(),
+            None,
         )
     }
 
@@ -391,5 +538,102 @@ mod tests {
             .unwrap();
         searches(&index, &session).await;
         assert_eq!(tokenised().await, Some(1));
+    }
+
+    /// An engine on `location`, a session of it, and a `func_search` index
+    /// of its tables saved in `location`.
+    async fn open_saving(location: &str) -> (Engine, Session, FuncSearchFunction) {
+        let engine = Engine::open(location).await.unwrap();
+        let session =
+            Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
+        let index = FuncSearchFunction::new(
+            SOURCE_TABLES
+                .iter()
+                .filter_map(|name| engine.live_table(name).cloned())
+                .collect(),
+            Some(std::path::Path::new(location)),
+        );
+        (engine, session, index)
+    }
+
+    async fn tokenised(index: &FuncSearchFunction) -> Option<usize> {
+        index.index.built.lock().await.as_ref().map(|b| b.tokenised)
+    }
+
+    #[tokio::test]
+    async fn the_saved_index_is_read_by_the_next_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().to_str().unwrap();
+        let saved = dir.path().join(SAVED_INDEX_FILE);
+        let (_engine, session, index) = open_saving(location).await;
+        session.run_one(ORG).await.unwrap();
+        session
+            .run_one(&duties(&[
+                (10, 1, "负责全市食品安全监督管理综合协调。"),
+                (30, 2, "负责全市生态环境监督管理工作。"),
+                (20, 1, "负责全市食品安全监督管理工作。"),
+            ]))
+            .await
+            .unwrap();
+        let first = searches(&index, &session).await;
+        assert_eq!(tokenised(&index).await, Some(3));
+        assert!(saved.is_file());
+
+        // The next engine reads it: nothing tokenised, the same results.
+        let (_engine, session, index) = open_saving(location).await;
+        assert_eq!(searches(&index, &session).await, first);
+        assert_eq!(tokenised(&index).await, Some(0));
+
+        // Rows appended after it was saved: the next engine reads it and
+        // tokenises only those, giving what a build at once gives.
+        session
+            .run_one(&duties(&[
+                (5, 2, "负责全市生态环境监督管理工作。"),
+                (15, 1, "負責全市食品安全監督管理工作。"),
+            ]))
+            .await
+            .unwrap();
+        let (engine, session, index) = open_saving(location).await;
+        let appended = searches(&index, &session).await;
+        assert_eq!(tokenised(&index).await, Some(2));
+        assert_eq!(searches(&search_index(&engine), &session).await, appended);
+        // Two rows of five are more than a tenth: saved again with them.
+        let (_engine, session, index) = open_saving(location).await;
+        assert_eq!(searches(&index, &session).await, appended);
+        assert_eq!(tokenised(&index).await, Some(0));
+
+        // A damaged file, or one of another tokenizer: built again, whole,
+        // and saved again.
+        let bytes = std::fs::read(&saved).unwrap();
+        std::fs::write(&saved, &bytes[..bytes.len() / 2]).unwrap();
+        let (_engine, session, index) = open_saving(location).await;
+        assert_eq!(searches(&index, &session).await, appended);
+        assert_eq!(tokenised(&index).await, Some(5));
+        assert_eq!(std::fs::read(&saved).unwrap().len(), bytes.len());
+        let at = bytes.windows(10).position(|w| w == b"tokenizer ").unwrap() + 10;
+        let mut other = bytes.clone();
+        other[at..at + 16].copy_from_slice(b"0000000000000000");
+        std::fs::write(&saved, &other).unwrap();
+        let (_engine, session, index) = open_saving(location).await;
+        assert_eq!(searches(&index, &session).await, appended);
+        assert_eq!(tokenised(&index).await, Some(5));
+
+        // org_duty made anew, up to the version saved (created, then two
+        // appends) but with other rows: the saved index is not taken.
+        drop((_engine, session, index));
+        std::fs::remove_dir_all(dir.path().join("org_duty")).unwrap();
+        let (_engine, session, _) = open_saving(location).await;
+        session
+            .run_one(&duties(&[(7, 1, "负责全市噪声污染防治。")]))
+            .await
+            .unwrap();
+        session
+            .run_one(&duties(&[(8, 2, "负责全市档案监督管理。")]))
+            .await
+            .unwrap();
+        let (engine, session, index) = open_saving(location).await;
+        let made_anew = searches(&index, &session).await;
+        assert_eq!(tokenised(&index).await, Some(2));
+        assert_eq!(searches(&search_index(&engine), &session).await, made_anew);
     }
 }

@@ -16,6 +16,7 @@ pub mod output;
 pub mod pg_compat;
 pub mod reports;
 pub mod run;
+mod saved_versions;
 pub mod script;
 pub mod server;
 pub mod session;

@@ -9,7 +9,6 @@
 //! from; and after commits that only added data files (appends), only the
 //! added files' rows are counted and added to them.
 
-use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +30,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use crate::export::{AtomicFile, ExportError};
+use crate::saved_versions::TableVersions;
 
 /// The tables the corpus is read from, whose versions key the saved counts.
 pub const CORPUS_TABLES: [&str; 2] = ["org_duty", "power_item"];
@@ -68,9 +68,7 @@ pub struct CorpusWeights {
 /// table that does not exist).
 #[derive(Debug)]
 struct Counted {
-    versions: Vec<Option<u64>>,
-    /// `None` when not known (counts saved by an earlier version of bianzhi).
-    files: Option<Vec<HashSet<String>>>,
+    from: TableVersions,
     weights: Arc<TokenWeights>,
 }
 
@@ -134,7 +132,7 @@ impl CorpusWeights {
                 None => None,
             });
         }
-        if counted.as_ref().map(|counted| &counted.versions) == Some(&versions) {
+        if counted.as_ref().map(|counted| &counted.from.versions) == Some(&versions) {
             return Ok(self.shared.current());
         }
         // Each table's newest version, pinned: the rows counted are exactly
@@ -146,7 +144,7 @@ impl CorpusWeights {
                 None => None,
             });
         }
-        let now = Counted {
+        let now = TableVersions {
             versions: pinned
                 .iter()
                 .map(|table| table.as_ref().and_then(PinnedVersion::version))
@@ -157,7 +155,6 @@ impl CorpusWeights {
                     .map(|table| table.as_ref().map(PinnedVersion::files).unwrap_or_default())
                     .collect(),
             ),
-            weights: Arc::default(),
         };
         // What the weights were counted from last: in this engine, else (at
         // open) as saved beside the tables by this or another process.
@@ -168,7 +165,7 @@ impl CorpusWeights {
         };
         let earlier = counted.as_ref().or(saved.as_ref());
         let (weights, kind) = match earlier {
-            Some(earlier) if earlier.counts_the_same(&now) => {
+            Some(earlier) if earlier.from.same_rows(&now) => {
                 (Arc::clone(&earlier.weights), CountKind::Saved)
             }
             _ => {
@@ -191,7 +188,7 @@ impl CorpusWeights {
                         (corpus_texts(&ctx, &whole).await?, None)
                     }
                 };
-                let header = now.saved_header();
+                let header = now.header();
                 tokio::task::spawn_blocking(move || {
                     count_and_save(&texts, earlier_weights.as_deref(), path, &header)
                 })
@@ -214,8 +211,8 @@ impl CorpusWeights {
             *last = Some(kind);
         }
         *counted = Some(Counted {
+            from: now,
             weights: Arc::clone(&weights),
-            ..now
         });
         Ok(weights)
     }
@@ -243,8 +240,12 @@ async fn rows_added(
             continue;
         };
         let (Some(&version), Some(files)) = (
-            earlier.versions.get(index),
-            earlier.files.as_ref().and_then(|files| files.get(index)),
+            earlier.from.versions.get(index),
+            earlier
+                .from
+                .files
+                .as_ref()
+                .and_then(|files| files.get(index)),
         ) else {
             return Ok(None);
         };
@@ -360,109 +361,18 @@ fn count_and_save(
 }
 
 impl Counted {
-    /// Whether these are counts of the same rows as `now`: the same
-    /// versions and (where known) the same files.
-    fn counts_the_same(&self, now: &Counted) -> bool {
-        self.versions == now.versions
-            && match (&self.files, &now.files) {
-                (Some(files), Some(now_files)) => files == now_files,
-                _ => true,
-            }
-    }
-
-    /// The lines saved before the counts: the tokenizer and the versions
-    /// (the first line), then the files, each as `file`, the index of its
-    /// table in [`CORPUS_TABLES`] and the file, tab-separated, after a line
-    /// with their number. The files are left out if a name holds a tab or a
-    /// line break (Delta's file names do not): the counts are still read
-    /// back at the same versions, but not added to.
-    fn saved_header(&self) -> String {
-        let versions: Vec<String> = self
-            .versions
-            .iter()
-            .map(|version| version.map_or_else(|| "-".to_string(), |v| v.to_string()))
-            .collect();
-        let mut header = format!(
-            "tokenizer {:016x} versions {}",
-            TokenWeights::tokenizer_fingerprint(),
-            versions.join(" ")
-        );
-        let Some(table_files) = &self.files else {
-            return header;
-        };
-        let files = table_files.iter().enumerate().flat_map(|(table, files)| {
-            let mut files: Vec<&String> = files.iter().collect();
-            files.sort_unstable();
-            files.into_iter().map(move |file| (table, file))
-        });
-        let files: Vec<(usize, &String)> = files.collect();
-        if files
-            .iter()
-            .all(|(_, file)| !file.contains(['\t', '\n', '\r']))
-        {
-            header.push_str(&format!("\nfiles\t{}", files.len()));
-            for (table, file) in files {
-                header.push_str(&format!("\nfile\t{table}\t{file}"));
-            }
-        }
-        header
-    }
-
-    /// Counts saved under [`Self::saved_header`] (or, without the files, by
-    /// an earlier version of bianzhi): `None` if they are of another
+    /// Counts saved under [`TableVersions::header`] (or, without the files,
+    /// by an earlier version of bianzhi): `None` if they are of another
     /// tokenizer, an error naming what is wrong if they cannot be read.
     fn from_saved(text: &str) -> Result<Option<Counted>, String> {
-        let Some((first, mut rest)) = text.split_once('\n') else {
-            return Err("no first line".to_string());
-        };
-        let Some((tokenizer, versions)) = first
-            .strip_prefix("tokenizer ")
-            .and_then(|first| first.split_once(" versions "))
-        else {
-            return Err("the first line names no tokenizer and versions".to_string());
-        };
-        if tokenizer != format!("{:016x}", TokenWeights::tokenizer_fingerprint()) {
+        let Some((from, rest)) = TableVersions::parse(text.as_bytes(), CORPUS_TABLES.len())? else {
             return Ok(None);
-        }
-        let versions: Vec<Option<u64>> = versions
-            .split(' ')
-            .map(|version| match version {
-                "-" => Ok(None),
-                number => number.parse().map(Some),
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|_| format!("bad versions in the first line: {versions}"))?;
-        if versions.len() != CORPUS_TABLES.len() {
-            return Err(format!("expected {} versions", CORPUS_TABLES.len()));
-        }
-        let mut files = None;
-        if let Some(after) = rest.strip_prefix("files\t") {
-            let (count, after) = after.split_once('\n').ok_or("no counts after the files")?;
-            let count: usize = count.parse().map_err(|_| "bad number of files")?;
-            rest = after;
-            let mut table_files = vec![HashSet::new(); CORPUS_TABLES.len()];
-            for _ in 0..count {
-                let (line, after) = rest.split_once('\n').ok_or("no counts after the files")?;
-                let mut fields = line.splitn(3, '\t');
-                let (Some("file"), Some(table), Some(file)) =
-                    (fields.next(), fields.next(), fields.next())
-                else {
-                    return Err(format!("expected a file line, found {line:?}"));
-                };
-                table
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|table| table_files.get_mut(table))
-                    .ok_or_else(|| format!("bad table number in {line:?}"))?
-                    .insert(file.to_string());
-                rest = after;
-            }
-            files = Some(table_files);
-        }
+        };
+        // `rest` starts after a line break, so on a character boundary.
+        let rest = &text[text.len() - rest.len()..];
         let weights = TokenWeights::from_counts_text(rest).map_err(|error| error.to_string())?;
         Ok(Some(Counted {
-            versions,
-            files,
+            from,
             weights: Arc::new(weights),
         }))
     }

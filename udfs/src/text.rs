@@ -52,7 +52,7 @@ pub use func_similarity::{
 };
 pub use jaro_winkler::JaroWinklerFunc;
 pub use levenshtein::LevenshteinFunc;
-pub use search_index::{DocumentTerms, SearchHit, SearchIndex, BM25_B, BM25_K1};
+pub use search_index::{DocumentTerms, SavedIndexError, SearchHit, SearchIndex, BM25_B, BM25_K1};
 pub use show_trgm::ShowTrgmFunc;
 pub use similar_pairs::{
     similar_pairs, similar_pairs_function, JoinOptions, PairRow, ScoredPair, SimilarPairsFunc,

@@ -10,11 +10,13 @@ use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, UInt32Ar
 use arrow::compute::{cast, concat_batches, take};
 use arrow::datatypes::Int64Type;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::Documentation;
 use datafusion_macros::user_doc;
 
-use super::search_index::{DocumentTerms, SearchIndex};
+use super::search_index::{DocumentTerms, SavedIndexError, SearchIndex};
 
 /// Rows `func_search(query)` returns when no `top_k` is given.
 pub const DEFAULT_TOP_K: usize = 10;
@@ -34,9 +36,9 @@ character bigrams and jieba words of the normalised text. Because texts are norm
 Traditional and Simplified forms match; because most terms are bigrams, word order does not \
 matter and a one-character typo still leaves most of the query's bigrams matching. Only rows \
 sharing a term with the query are returned; equal scores come in (source, item_id) order. The \
-index is built at the first search; rows appended to `org_duty` or `power_item` since (an \
-`INSERT`, `COPY FROM`, an import) are added to it, any other change to them or to `org` builds \
-it again. `query` and `top_k` must be constants; a NULL query gives no rows.",
+index is built at the first search and saved beside the tables, so that later processes read \
+it; rows appended to `org_duty` or `power_item` since (an `INSERT`, `COPY FROM`, an import) are \
+added to it, any other change to them or to `org` builds it again. `query` and `top_k` must be constants; a NULL query gives no rows.",
     syntax_example = "SELECT * FROM func_search(query [, top_k])",
     sql_example = r#"```sql
 > SELECT source, org_name, text, round(score, 2) AS score FROM func_search('食品安全監管', 3);
@@ -111,8 +113,18 @@ impl SearchCorpus {
     /// included (equal scores rank by source and item_id, not by when a
     /// document came).
     pub fn with_added(&self, batches: &[RecordBatch]) -> Result<Self> {
+        Self {
+            documents: self.documents.clone(),
+            index: self.index.clone(),
+        }
+        .into_added(batches)
+    }
+
+    /// [`Self::with_added`] without copying the index (for a corpus no
+    /// search holds any more).
+    pub fn into_added(self, batches: &[RecordBatch]) -> Result<Self> {
         let added = documents_of(batches)?;
-        let index = build_index(self.index.clone(), text_column(&added)?);
+        let index = build_index(self.index, text_column(&added)?);
         let documents = concat_batches(&search_document_schema(), [&self.documents, &added])?;
         Ok(Self { documents, index })
     }
@@ -128,6 +140,52 @@ impl SearchCorpus {
 
     pub fn index(&self) -> &SearchIndex {
         &self.index
+    }
+
+    /// Writes the documents (an Arrow IPC stream, after its length in bytes)
+    /// and the index, for [`Self::read_saved`].
+    pub fn write_saved(&self, out: &mut impl std::io::Write) -> Result<()> {
+        let mut documents = Vec::new();
+        let mut writer = StreamWriter::try_new(&mut documents, &search_document_schema())?;
+        writer.write(&self.documents)?;
+        writer.finish()?;
+        drop(writer);
+        out.write_all(&(documents.len() as u64).to_le_bytes())?;
+        out.write_all(&documents)?;
+        self.index.write_saved(out)?;
+        Ok(())
+    }
+
+    /// A corpus written by [`Self::write_saved`], which must be all of
+    /// `bytes`; an error if anything is missing, damaged or of another
+    /// shape (the documents' schema, one document per indexed text).
+    pub fn read_saved(bytes: &[u8]) -> Result<Self> {
+        let invalid = |problem| {
+            datafusion::error::DataFusionError::External(Box::new(SavedIndexError::Invalid(
+                problem,
+            )))
+        };
+        let truncated =
+            || datafusion::error::DataFusionError::External(Box::new(SavedIndexError::Truncated));
+        let (length, rest) = bytes.split_first_chunk::<8>().ok_or_else(truncated)?;
+        let length = usize::try_from(u64::from_le_bytes(*length)).map_err(|_| truncated())?;
+        if length > rest.len() {
+            return Err(truncated());
+        }
+        let (documents, index) = rest.split_at(length);
+        let reader = StreamReader::try_new(std::io::Cursor::new(documents), None)?;
+        if reader.schema() != search_document_schema() {
+            return Err(invalid("the documents have other columns"));
+        }
+        let batches = reader.collect::<std::result::Result<Vec<RecordBatch>, _>>()?;
+        let documents = concat_batches(&search_document_schema(), &batches)?;
+        let index = SearchIndex::read_saved(index)
+            .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))?;
+        if index.len() != documents.num_rows() {
+            return Err(invalid("the documents and the index differ in number"));
+        }
+        text_column(&documents)?;
+        Ok(Self { documents, index })
     }
 
     /// The best `top_k` documents for `query` with their scores, as rows of
@@ -276,6 +334,40 @@ mod tests {
         .unwrap();
         // Two batches, as a scan gives them.
         SearchCorpus::from_batches(&[batch.slice(0, 10), batch.slice(10, rows - 10)]).unwrap()
+    }
+
+    #[test]
+    fn a_saved_corpus_reads_back_searching_the_same() {
+        let corpus = corpus();
+        let mut bytes = Vec::new();
+        corpus.write_saved(&mut bytes).unwrap();
+        let read = SearchCorpus::read_saved(&bytes).unwrap();
+        assert_eq!(read.documents, corpus.documents);
+        for query in ["住房公積金", "负责全市", "档案"] {
+            assert_eq!(
+                read.search(query, 5).unwrap(),
+                corpus.search(query, 5).unwrap()
+            );
+        }
+        for end in [0, 7, 8, 100, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                SearchCorpus::read_saved(&bytes[..end]).is_err(),
+                "cut at {end}"
+            );
+        }
+        // A corpus whose documents and index differ in number.
+        let mut mismatched = Vec::new();
+        let fewer = SearchCorpus::from_batches(&[corpus.documents.slice(0, 4)]).unwrap();
+        let mut documents = Vec::new();
+        fewer.write_saved(&mut documents).unwrap();
+        let documents_end =
+            8 + usize::try_from(u64::from_le_bytes(documents[..8].try_into().unwrap())).unwrap();
+        mismatched.extend_from_slice(&documents[..documents_end]);
+        corpus.index.write_saved(&mut mismatched).unwrap();
+        let error = SearchCorpus::read_saved(&mismatched)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("differ in number"), "{error}");
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //! repeats), `avgdl` their mean over the index, `N` the number of documents and
 //! `df(t)` how many contain `t` (the Lucene form of the idf, never negative).
 
+use std::io::{self, Write};
+
 use datafusion::common::HashMap;
 
 use super::normalize::{counted, pack_bigram, NormalizedText};
@@ -203,6 +205,182 @@ impl SearchIndex {
     }
 }
 
+/// Why a saved index ([`SearchIndex::write_saved`]) could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SavedIndexError {
+    #[error("the saved search index ends early")]
+    Truncated,
+    #[error("the saved search index is invalid: {0}")]
+    Invalid(&'static str),
+}
+
+impl SearchIndex {
+    /// Writes the index (little-endian, counts before lists) for
+    /// [`Self::read_saved`]: the documents' lengths, each term's postings,
+    /// then the bigram and word terms with their numbers.
+    pub fn write_saved(&self, out: &mut impl Write) -> io::Result<()> {
+        write_u64(out, self.document_lengths.len() as u64)?;
+        write_values(out, &self.document_lengths, u32::to_le_bytes)?;
+        write_u64(out, self.postings.len() as u64)?;
+        for postings in &self.postings {
+            write_u64(out, postings.documents.len() as u64)?;
+            write_values(out, &postings.documents, u32::to_le_bytes)?;
+            write_values(out, &postings.frequencies, u16::to_le_bytes)?;
+        }
+        write_u64(out, self.bigram_terms.len() as u64)?;
+        for (&bigram, &term) in &self.bigram_terms {
+            out.write_all(&bigram.to_le_bytes())?;
+            out.write_all(&term.to_le_bytes())?;
+        }
+        write_u64(out, self.word_terms.len() as u64)?;
+        for (word, &term) in &self.word_terms {
+            write_u64(out, word.len() as u64)?;
+            out.write_all(word.as_bytes())?;
+            out.write_all(&term.to_le_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// An index written by [`Self::write_saved`], which must be all of
+    /// `bytes`. Everything a search relies on is checked (document numbers
+    /// in range and ascending in each list, each term numbered once), so a
+    /// damaged file is an error, never a wrong answer or a panic.
+    pub fn read_saved(bytes: &[u8]) -> Result<Self, SavedIndexError> {
+        let mut input = SavedBytes { bytes };
+        let documents = input.count(4)?;
+        if u32::try_from(documents).is_err() {
+            return Err(SavedIndexError::Invalid("too many documents"));
+        }
+        let document_lengths = input.values(documents, u32::from_le_bytes)?;
+        let total_length = document_lengths.iter().map(|&l| u64::from(l)).sum();
+        let terms = input.count(8)?;
+        let mut postings = Vec::with_capacity(terms);
+        for _ in 0..terms {
+            let entries = input.count(6)?;
+            let list = Postings {
+                documents: input.values(entries, u32::from_le_bytes)?,
+                frequencies: input.values(entries, u16::from_le_bytes)?,
+            };
+            let ascending = list.documents.windows(2).all(|pair| pair[0] < pair[1]);
+            if !ascending
+                || list
+                    .documents
+                    .last()
+                    .is_some_and(|&d| d as usize >= documents)
+            {
+                return Err(SavedIndexError::Invalid(
+                    "a posting list is out of order or range",
+                ));
+            }
+            postings.push(list);
+        }
+        let mut numbered = vec![false; terms];
+        let mut number = |term: u32| match numbered.get_mut(term as usize) {
+            Some(seen) if !*seen => {
+                *seen = true;
+                Ok(term)
+            }
+            _ => Err(SavedIndexError::Invalid(
+                "a term number is out of range or repeated",
+            )),
+        };
+        let bigrams = input.count(12)?;
+        let mut bigram_terms = HashMap::with_capacity(bigrams);
+        for _ in 0..bigrams {
+            let bigram = u64::from_le_bytes(input.array()?);
+            bigram_terms.insert(bigram, number(u32::from_le_bytes(input.array()?))?);
+        }
+        let words = input.count(12)?;
+        let mut word_terms = HashMap::with_capacity(words);
+        for _ in 0..words {
+            let length = input.count(1)?;
+            let word = std::str::from_utf8(input.take(length)?)
+                .map_err(|_| SavedIndexError::Invalid("a word is not UTF-8"))?
+                .to_string();
+            word_terms.insert(word, number(u32::from_le_bytes(input.array()?))?);
+        }
+        if bigram_terms.len() + word_terms.len() != terms {
+            return Err(SavedIndexError::Invalid("terms without a bigram or word"));
+        }
+        if !input.bytes.is_empty() {
+            return Err(SavedIndexError::Invalid("bytes after the index"));
+        }
+        Ok(Self {
+            bigram_terms,
+            word_terms,
+            postings,
+            document_lengths,
+            total_length,
+        })
+    }
+}
+
+fn write_u64(out: &mut impl Write, value: u64) -> io::Result<()> {
+    out.write_all(&value.to_le_bytes())
+}
+
+/// Writes `values` in one call (per-value writes cost more than the bytes).
+fn write_values<T: Copy, const N: usize>(
+    out: &mut impl Write,
+    values: &[T],
+    to_bytes: fn(T) -> [u8; N],
+) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(values.len() * N);
+    for &value in values {
+        bytes.extend_from_slice(&to_bytes(value));
+    }
+    out.write_all(&bytes)
+}
+
+/// What is left to read of a saved index.
+struct SavedBytes<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> SavedBytes<'a> {
+    fn take(&mut self, length: usize) -> Result<&'a [u8], SavedIndexError> {
+        if length > self.bytes.len() {
+            return Err(SavedIndexError::Truncated);
+        }
+        let (taken, rest) = self.bytes.split_at(length);
+        self.bytes = rest;
+        Ok(taken)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], SavedIndexError> {
+        let mut array = [0; N];
+        array.copy_from_slice(self.take(N)?);
+        Ok(array)
+    }
+
+    /// A count of items of at least `item_bytes` bytes each, checked against
+    /// the bytes left before anything is allocated for them.
+    fn count(&mut self, item_bytes: usize) -> Result<usize, SavedIndexError> {
+        let count = usize::try_from(u64::from_le_bytes(self.array()?))
+            .map_err(|_| SavedIndexError::Truncated)?;
+        if count.saturating_mul(item_bytes) > self.bytes.len() {
+            return Err(SavedIndexError::Truncated);
+        }
+        Ok(count)
+    }
+
+    fn values<T, const N: usize>(
+        &mut self,
+        count: usize,
+        from_bytes: fn([u8; N]) -> T,
+    ) -> Result<Vec<T>, SavedIndexError> {
+        let bytes = self.take(count.saturating_mul(N))?;
+        Ok(bytes
+            .chunks_exact(N)
+            .map(|chunk| {
+                let mut array = [0; N];
+                array.copy_from_slice(chunk);
+                from_bytes(array)
+            })
+            .collect())
+    }
+}
+
 /// The terms of one document with their counts and the document's length,
 /// computed apart from the index so that many documents can be tokenised in
 /// parallel and then added in order.
@@ -303,6 +481,71 @@ mod tests {
         assert_eq!(with_empty.add("，"), 0);
         assert_eq!(with_empty.add("档案"), 1);
         assert_eq!(top(&with_empty, "档案", 10), [1]);
+    }
+
+    fn saved(index: &SearchIndex) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        index.write_saved(&mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_saved_index_reads_back_searching_the_same() {
+        let mut index = index();
+        index.add("，");
+        index.add("負責全市档案监督管理工作（含城市快速路）ＡＢＣ");
+        let read = SearchIndex::read_saved(&saved(&index)).unwrap();
+        assert_eq!(read.len(), index.len());
+        assert_eq!(read.distinct_terms(), index.distinct_terms());
+        assert_eq!(read.total_length, index.total_length);
+        for query in [
+            "档案",
+            "住房公積金",
+            "负责全市道路交通",
+            "特种设被",
+            "abc",
+            "，",
+        ] {
+            for k in [1, 3, 40] {
+                assert_eq!(read.search(query, k), index.search(query, k), "{query} {k}");
+            }
+        }
+        let empty = SearchIndex::read_saved(&saved(&SearchIndex::new())).unwrap();
+        assert!(empty.is_empty() && empty.search("档案", 3).is_empty());
+    }
+
+    #[test]
+    fn a_damaged_saved_index_is_an_error() {
+        let bytes = saved(&SearchIndex::from_texts(["档案管理", "价格监督", "档案"]));
+        for end in 0..bytes.len() {
+            assert!(
+                SearchIndex::read_saved(&bytes[..end]).is_err(),
+                "cut at {end}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(
+            SearchIndex::read_saved(&longer).unwrap_err(),
+            SavedIndexError::Invalid("bytes after the index")
+        );
+        // Document 2's length is the third u32 after the count; the first
+        // posting list's first document follows the term count and the
+        // list's length.
+        let first_document = 8 + 3 * 4 + 8 + 8;
+        let mut out_of_range = bytes.clone();
+        out_of_range[first_document..first_document + 4].copy_from_slice(&7u32.to_le_bytes());
+        assert_eq!(
+            SearchIndex::read_saved(&out_of_range).unwrap_err(),
+            SavedIndexError::Invalid("a posting list is out of order or range")
+        );
+        // A huge count fails before anything is allocated for it.
+        let mut huge = bytes;
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(
+            SearchIndex::read_saved(&huge).unwrap_err(),
+            SavedIndexError::Truncated
+        );
     }
 
     #[test]
