@@ -451,6 +451,23 @@ mod tests {
             .collect()
     }
 
+    /// The organisations and three duty clauses, two of which tie.
+    async fn insert_first_rows(session: &Session) {
+        session.run_one(ORG).await.unwrap();
+        session
+            .run_one(&duties(&[
+                (10, 1, "负责全市食品安全监督管理综合协调。"),
+                (30, 2, "负责全市生态环境监督管理工作。"),
+                (20, 1, "负责全市食品安全监督管理工作。"),
+            ]))
+            .await
+            .unwrap();
+    }
+
+    async fn tokenised(index: &FuncSearchFunction) -> Option<usize> {
+        index.index.built.lock().await.as_ref().map(|b| b.tokenised)
+    }
+
     /// A `func_search` index of `engine`'s tables, not saved.
     fn search_index(engine: &Engine) -> FuncSearchFunction {
         FuncSearchFunction::new(
@@ -470,18 +487,9 @@ mod tests {
         let session =
             Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
         let index = search_index(&engine);
-        session.run_one(ORG).await.unwrap();
-        session
-            .run_one(&duties(&[
-                (10, 1, "负责全市食品安全监督管理综合协调。"),
-                (30, 2, "负责全市生态环境监督管理工作。"),
-                (20, 1, "负责全市食品安全监督管理工作。"),
-            ]))
-            .await
-            .unwrap();
+        insert_first_rows(&session).await;
         searches(&index, &session).await;
-        let tokenised = || async { index.index.built.lock().await.as_ref().map(|b| b.tokenised) };
-        assert_eq!(tokenised().await, Some(3));
+        assert_eq!(tokenised(&index).await, Some(3));
 
         // Appends, with ids before and between the earlier ones and texts
         // that tie with them: only the new rows are tokenised, and every
@@ -498,19 +506,10 @@ mod tests {
             .await
             .unwrap();
         let appended = searches(&index, &session).await;
-        assert_eq!(tokenised().await, Some(3));
+        assert_eq!(tokenised(&index).await, Some(3));
         let at_once = search_index(&engine);
         assert_eq!(searches(&at_once, &session).await, appended);
-        assert_eq!(
-            at_once
-                .index
-                .built
-                .lock()
-                .await
-                .as_ref()
-                .map(|b| b.tokenised),
-            Some(6)
-        );
+        assert_eq!(tokenised(&at_once).await, Some(6));
         let rows: usize = appended.iter().map(RecordBatch::num_rows).sum();
         assert!(rows > 20, "{rows}");
 
@@ -520,7 +519,7 @@ mod tests {
             .await
             .unwrap();
         let after_delete = searches(&index, &session).await;
-        assert_eq!(tokenised().await, Some(5));
+        assert_eq!(tokenised(&index).await, Some(5));
         assert_eq!(
             searches(&search_index(&engine), &session).await,
             after_delete
@@ -531,13 +530,13 @@ mod tests {
             .await
             .unwrap();
         searches(&index, &session).await;
-        assert_eq!(tokenised().await, Some(5));
+        assert_eq!(tokenised(&index).await, Some(5));
         session
             .run_one(&duties(&[(40, 2, "负责全市噪声污染防治。")]))
             .await
             .unwrap();
         searches(&index, &session).await;
-        assert_eq!(tokenised().await, Some(1));
+        assert_eq!(tokenised(&index).await, Some(1));
     }
 
     /// An engine on `location`, a session of it, and a `func_search` index
@@ -556,25 +555,13 @@ mod tests {
         (engine, session, index)
     }
 
-    async fn tokenised(index: &FuncSearchFunction) -> Option<usize> {
-        index.index.built.lock().await.as_ref().map(|b| b.tokenised)
-    }
-
     #[tokio::test]
     async fn the_saved_index_is_read_by_the_next_engine() {
         let dir = tempfile::tempdir().unwrap();
         let location = dir.path().to_str().unwrap();
         let saved = dir.path().join(SAVED_INDEX_FILE);
         let (_engine, session, index) = open_saving(location).await;
-        session.run_one(ORG).await.unwrap();
-        session
-            .run_one(&duties(&[
-                (10, 1, "负责全市食品安全监督管理综合协调。"),
-                (30, 2, "负责全市生态环境监督管理工作。"),
-                (20, 1, "负责全市食品安全监督管理工作。"),
-            ]))
-            .await
-            .unwrap();
+        insert_first_rows(&session).await;
         let first = searches(&index, &session).await;
         assert_eq!(tokenised(&index).await, Some(3));
         assert!(saved.is_file());
