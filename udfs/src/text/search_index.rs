@@ -191,8 +191,18 @@ impl SearchIndex {
                 .then(left.cmp(right))
         };
         if touched.len() > top_k {
-            touched.select_nth_unstable_by(top_k - 1, better);
-            touched.truncate(top_k);
+            // By score alone first (the tie key costs more): every document
+            // scoring above the k-th best score is in the top k, and only
+            // those scoring exactly it compete by tie key for the rest.
+            touched.select_nth_unstable_by(top_k - 1, |left, right| {
+                scores[*right as usize].total_cmp(&scores[*left as usize])
+            });
+            let kth = scores[touched[top_k - 1] as usize];
+            touched.retain(|&document| scores[document as usize].total_cmp(&kth).is_ge());
+            if touched.len() > top_k {
+                touched.select_nth_unstable_by(top_k - 1, better);
+                touched.truncate(top_k);
+            }
         }
         touched.sort_unstable_by(better);
         touched
@@ -553,5 +563,30 @@ mod tests {
         let index = SearchIndex::from_texts(["档案管理", "价格", "档案管理", "档案管理"]);
         assert_eq!(top(&index, "档案", 2), [0, 2]);
         assert_eq!(top(&index, "档案", 10), [0, 2, 3]);
+    }
+
+    #[test]
+    fn every_top_k_is_the_head_of_the_whole_ranking() {
+        // Many equal scores at every level, and a tie key unlike document
+        // order: cutting at any k gives the first k of the full ranking.
+        let texts: Vec<&str> = (0..200)
+            .map(|i| match i % 5 {
+                0 => "档案管理",
+                1 => "档案管理工作",
+                2 => "负责档案",
+                3 => "价格",
+                _ => "档案",
+            })
+            .collect();
+        let index = SearchIndex::from_texts(&texts);
+        let tie_key = |document: usize| (document % 7, std::cmp::Reverse(document));
+        for query in ["档案", "档案管理", "负责档案管理工作"] {
+            let whole = index.search_with_ties(query, texts.len(), tie_key);
+            assert!(whole.len() > 100, "{query}");
+            for k in [1, 2, 5, 39, 40, 41, 100, whole.len() - 1] {
+                let top = index.search_with_ties(query, k, tie_key);
+                assert_eq!(top, whole[..k], "{query}, k = {k}");
+            }
+        }
     }
 }
