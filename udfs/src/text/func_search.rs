@@ -38,7 +38,8 @@ matter and a one-character typo still leaves most of the query's bigrams matchin
 sharing a term with the query are returned; equal scores come in (source, item_id) order. The \
 index is built at the first search and saved beside the tables, so that later processes read \
 it; rows appended to `org_duty` or `power_item` since (an `INSERT`, `COPY FROM`, an import) are \
-added to it, any other change to them or to `org` builds it again. `query` and `top_k` must be constants; a NULL query gives no rows.",
+added to it, any other change to them or to `org` builds it again. `query` and `top_k` must be \
+constants; a NULL query gives no rows.",
     syntax_example = "SELECT * FROM func_search(query [, top_k])",
     sql_example = r#"```sql
 > SELECT source, org_name, text, round(score, 2) AS score FROM func_search('食品安全監管', 3);
