@@ -194,6 +194,9 @@ pub(super) struct GroupIndex {
 }
 
 impl GroupIndex {
+    /// The index of one group: `rows` of `corpus` (each with tokens),
+    /// `sides[row]` their side in a two-sided join, on `threads` threads.
+    /// `scratch`'s per-vocabulary arrays are used and left as found.
     pub(super) fn new(
         corpus: &TokenizedRows,
         rows: Vec<u32>,
