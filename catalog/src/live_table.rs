@@ -290,24 +290,31 @@ impl PinnedVersion {
 
     /// How this version stands to an earlier one of the same table, whose
     /// version and [`Self::files`] were `earlier_version` and
-    /// `earlier_files`: the same version; a later one that only added files
-    /// (appends: `INSERT`, `COPY FROM`, an import), with the rows of those
-    /// files; or anything else (an `UPDATE`, a `DELETE`, an overwrite, a
-    /// compaction, or a version that went back).
+    /// `earlier_files`: the same version with the same files; a later one
+    /// that only added files (appends: `INSERT`, `COPY FROM`, an import),
+    /// with the rows of those files; or anything else (an `UPDATE`, a
+    /// `DELETE`, an overwrite, a compaction, a version that went back, or a
+    /// table made anew up to the same version with other files).
     pub async fn since(
         &self,
         earlier_version: Option<u64>,
         earlier_files: &HashSet<String>,
     ) -> DfResult<Since> {
+        let earlier = earlier_files;
+        let files = self.data_files();
         if self.version == earlier_version {
-            return Ok(Since::Unchanged);
+            let same = files.len() == earlier.len()
+                && files.iter().all(|file| earlier.contains(&file.key));
+            return Ok(if same {
+                Since::Unchanged
+            } else {
+                Since::Changed
+            });
         }
         // Versions only grow; an older one is a log put back by hand.
         if self.version < earlier_version {
             return Ok(Since::Changed);
         }
-        let earlier = earlier_files;
-        let files = self.data_files();
         let still_there = files
             .iter()
             .filter(|file| earlier.contains(&file.key))

@@ -12,7 +12,6 @@
 //! tables (`SAVED_INDEX_FILE`) and read by the next engine's first search,
 //! which brings it up to date the same way.
 
-use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -158,8 +157,7 @@ impl TableProvider for FuncSearchTable {
 /// [`SOURCE_TABLES`] and their data files.
 #[derive(Debug)]
 struct Built {
-    versions: Vec<Option<u64>>,
-    files: Vec<HashSet<String>>,
+    from: TableVersions,
     corpus: Arc<SearchCorpus>,
     /// Documents tokenised to make it: all of them, only those added, or
     /// none (read from the saved index, or kept).
@@ -192,7 +190,7 @@ impl LazyIndex {
         }
         let mut built = self.built.lock().await;
         if let Some(built) = built.as_ref() {
-            if built.versions == versions {
+            if built.from.versions == versions {
                 return Ok(built.corpus.clone());
             }
         }
@@ -205,12 +203,16 @@ impl LazyIndex {
         for table in &self.tables {
             pinned.push(table.pinned().await?);
         }
+        let now = TableVersions {
+            versions: pinned.iter().map(PinnedVersion::version).collect(),
+            files: Some(pinned.iter().map(PinnedVersion::files).collect()),
+        };
         if built.is_none() {
             if let Some(path) = &self.saved {
-                *built = read_saved_index(path, &pinned).await;
+                *built = read_saved_index(path).await;
             }
             if let Some(saved) = built.as_ref() {
-                if saved.versions == versions {
+                if saved.from.same_rows(&now) {
                     return Ok(saved.corpus.clone());
                 }
             }
@@ -257,10 +259,6 @@ impl LazyIndex {
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))??;
         let corpus = Arc::new(corpus);
-        let from = TableVersions {
-            versions: pinned.iter().map(PinnedVersion::version).collect(),
-            files: Some(pinned.iter().map(PinnedVersion::files).collect()),
-        };
         let built_in = started.elapsed().as_secs_f64();
         // Saved after a whole build, and after appends once they are a
         // tenth of the index: a new engine reads it and adds what was
@@ -269,15 +267,14 @@ impl LazyIndex {
         let mut saved = false;
         if let Some(path) = &self.saved {
             if whole || unsaved.saturating_mul(SAVE_AFTER_APPENDED) >= corpus.len() {
-                let (path, header, corpus) = (path.clone(), from.header(), corpus.clone());
+                let (path, header, corpus) = (path.clone(), now.header(), corpus.clone());
                 saved = tokio::task::spawn_blocking(move || save_index(&path, &header, &corpus))
                     .await
                     .map_err(|e| DataFusionError::External(Box::new(e)))?;
             }
         }
         let made = built.insert(Built {
-            versions: from.versions,
-            files: from.files.unwrap_or_default(),
+            from: now,
             corpus: corpus.clone(),
             tokenised,
             unsaved: if saved { 0 } else { unsaved },
@@ -296,10 +293,9 @@ impl LazyIndex {
 }
 
 /// The index saved at `path`, as built, if it is there, readable, of this
-/// tokenizer and of the tables as they were or an earlier version of them
-/// (then brought up to date like any index built before): not if a table
-/// has the version it was saved at but other files (a table made anew).
-async fn read_saved_index(path: &Path, pinned: &[PinnedVersion]) -> Option<Built> {
+/// tokenizer and names the files it was made from (it is then brought up to
+/// date like any index built before, or built again).
+async fn read_saved_index(path: &Path) -> Option<Built> {
     let bytes = tokio::fs::read(path).await.ok()?;
     let started = std::time::Instant::now();
     let (from, corpus) = tokio::task::spawn_blocking(move || -> std::result::Result<_, String> {
@@ -319,23 +315,14 @@ async fn read_saved_index(path: &Path, pinned: &[PinnedVersion]) -> Option<Built
         tracing::warn!(path = %path.display(), %error, "saved func_search index unreadable; building it again");
         None
     })?;
-    let files = from.files?;
-    let made_anew = pinned
-        .iter()
-        .zip(from.versions.iter().zip(&files))
-        .any(|(table, (version, files))| table.version() == *version && table.files() != *files);
-    if made_anew || pinned.len() != files.len() {
-        tracing::debug!(path = %path.display(), "saved func_search index is of other tables");
-        return None;
-    }
+    from.files.as_ref()?;
     tracing::debug!(
         documents = corpus.len(),
         seconds = started.elapsed().as_secs_f64(),
         "read the saved func_search index"
     );
     Some(Built {
-        versions: from.versions,
-        files,
+        from,
         corpus: Arc::new(corpus),
         tokenised: 0,
         unsaved: 0,
@@ -376,20 +363,20 @@ async fn rows_added(
     pinned: &[PinnedVersion],
     built: &Built,
 ) -> Result<Option<Vec<Arc<dyn TableProvider>>>> {
+    let tables: Vec<Option<&PinnedVersion>> = pinned.iter().map(Some).collect();
+    let Some(since) = built.from.since(&tables).await? else {
+        return Ok(None);
+    };
     let mut added: Vec<Arc<dyn TableProvider>> = Vec::with_capacity(pinned.len());
-    for (index, table) in pinned.iter().enumerate() {
-        let (Some(version), Some(files)) = (built.versions.get(index), built.files.get(index))
-        else {
-            return Ok(None);
-        };
-        let is_org = SOURCE_TABLES.get(index) == Some(&"org");
-        match table.since(*version, files).await? {
-            Since::Unchanged if is_org => added.push(table.provider()),
-            Since::Unchanged => added.push(Arc::new(MemTable::try_new(
+    for ((name, table), since) in SOURCE_TABLES.iter().zip(pinned).zip(since) {
+        let is_org = *name == "org";
+        match since {
+            Some(Since::Unchanged) if is_org => added.push(table.provider()),
+            Some(Since::Unchanged) => added.push(Arc::new(MemTable::try_new(
                 table.provider().schema(),
                 vec![vec![]],
             )?)),
-            Since::Added(rows) if !is_org => added.push(rows),
+            Some(Since::Added(rows)) if !is_org => added.push(rows),
             _ => return Ok(None),
         }
     }

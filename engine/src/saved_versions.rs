@@ -7,7 +7,9 @@
 
 use std::collections::HashSet;
 
+use bianzhi_catalog::live_table::{PinnedVersion, Since};
 use bianzhi_udfs::text::TokenWeights;
+use datafusion::error::Result as DfResult;
 
 /// Per table, in a fixed order of table names: its Delta version (`None`
 /// for a table without commits or missing) and its data files.
@@ -28,6 +30,31 @@ impl TableVersions {
                 (Some(files), Some(now_files)) => files == now_files,
                 _ => true,
             }
+    }
+
+    /// How each table, `pinned` now (in the same order; `None` for one that
+    /// does not exist), stands to the version the cache was made from
+    /// ([`PinnedVersion::since`]); `None` for a table missing now, and no
+    /// list at all when the files made from are not known.
+    pub async fn since(
+        &self,
+        pinned: &[Option<&PinnedVersion>],
+    ) -> DfResult<Option<Vec<Option<Since>>>> {
+        let Some(files) = &self.files else {
+            return Ok(None);
+        };
+        let mut since = Vec::new();
+        for (index, table) in pinned.iter().enumerate() {
+            let Some(table) = table else {
+                since.push(None);
+                continue;
+            };
+            let (Some(&version), Some(files)) = (self.versions.get(index), files.get(index)) else {
+                return Ok(None);
+            };
+            since.push(Some(table.since(version, files).await?));
+        }
+        Ok(Some(since))
     }
 
     /// The saved lines, without a final line break: the tokenizer and the

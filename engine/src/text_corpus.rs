@@ -233,26 +233,16 @@ async fn rows_added(
     pinned: &[Option<PinnedVersion>],
     earlier: &Counted,
 ) -> DfResult<Option<Vec<Option<Arc<dyn TableProvider>>>>> {
-    let mut added = Vec::with_capacity(pinned.len());
-    for (index, table) in pinned.iter().enumerate() {
-        let Some(table) = table else {
-            added.push(None);
-            continue;
-        };
-        let (Some(&version), Some(files)) = (
-            earlier.from.versions.get(index),
-            earlier
-                .from
-                .files
-                .as_ref()
-                .and_then(|files| files.get(index)),
-        ) else {
-            return Ok(None);
-        };
-        match table.since(version, files).await? {
-            Since::Unchanged => added.push(None),
-            Since::Added(rows) => added.push(Some(rows)),
-            Since::Changed => return Ok(None),
+    let tables: Vec<Option<&PinnedVersion>> = pinned.iter().map(Option::as_ref).collect();
+    let Some(since) = earlier.from.since(&tables).await? else {
+        return Ok(None);
+    };
+    let mut added = Vec::with_capacity(since.len());
+    for table in since {
+        match table {
+            None | Some(Since::Unchanged) => added.push(None),
+            Some(Since::Added(rows)) => added.push(Some(rows)),
+            Some(Since::Changed) => return Ok(None),
         }
     }
     Ok(Some(added))
@@ -714,6 +704,31 @@ mod tests {
         let engine = Engine::open(location).await.unwrap();
         let kind = engine.corpus_weights().last_count();
         (kind, TokenWeights::clone(&engine.text_weights()))
+    }
+
+    #[tokio::test]
+    async fn a_table_made_anew_at_the_counted_version_is_counted_whole() {
+        // org_duty made anew elsewhere up to the same version (created, two
+        // inserts) with other rows, and put in place of the counted one.
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().to_str().unwrap();
+        add_duty(location, 1, "负责全市档案监督管理工作").await;
+        add_duty(location, 2, "负责全市药品监督管理工作").await;
+        counted_at_open(location).await;
+        let elsewhere = tempfile::tempdir().unwrap();
+        let other = elsewhere.path().to_str().unwrap();
+        let texts = ["负责全市价格监督管理工作", "组织实施住房公积金管理"];
+        add_duty(other, 3, texts[0]).await;
+        add_duty(other, 4, texts[1]).await;
+        std::fs::remove_dir_all(dir.path().join("org_duty")).unwrap();
+        std::fs::rename(
+            elsewhere.path().join("org_duty"),
+            dir.path().join("org_duty"),
+        )
+        .unwrap();
+        let (kind, weights) = counted_at_open(location).await;
+        assert_eq!(kind, Some(CountKind::Whole));
+        assert_eq!(weights, TokenWeights::from_texts(texts));
     }
 
     #[tokio::test]
