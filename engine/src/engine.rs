@@ -30,7 +30,7 @@ use crate::time_travel;
 use crate::user_tables::UserTables;
 use crate::views;
 use bianzhi_udfs::text::{
-    func_similarity_with_shared_weights, similar_pairs_function, TokenWeights,
+    func_similarity_with_shared_weights, similar_pairs_function, PairTokenMemo, TokenWeights,
 };
 
 /// The catalog (database) name clients see.
@@ -60,6 +60,9 @@ pub struct Engine {
     /// Token weights of the duty-text corpus: counted at open, and again
     /// before a statement scoring with them once the corpus tables changed.
     text_weights: Arc<CorpusWeights>,
+    /// Texts `similar_pairs` has tokenised, kept for its later calls in any
+    /// session.
+    pair_tokens: Arc<PairTokenMemo>,
     /// The Delta tables `CREATE TABLE` made.
     user_tables: Arc<UserTables>,
 }
@@ -139,6 +142,7 @@ impl Engine {
             options,
             table_functions: Vec::new(),
             text_weights,
+            pair_tokens: Arc::new(PairTokenMemo::new()),
             user_tables: Arc::new(user_tables),
         };
         let ctx = engine.session()?;
@@ -210,6 +214,12 @@ impl Engine {
     /// [`Self::session`]'s contexts directly calls it after writing.
     pub async fn refresh_text_weights(&self) -> Result<Arc<TokenWeights>> {
         Ok(self.text_weights.refresh().await?)
+    }
+
+    /// How many distinct texts `similar_pairs` keeps tokenised for its
+    /// later calls in any session of this engine.
+    pub fn similar_pairs_texts_held(&self) -> usize {
+        self.pair_tokens.texts()
     }
 
     /// The corpus weights every session of this engine scores with.
@@ -288,7 +298,7 @@ impl Engine {
             "similar_pairs",
             DistinctScans::wrap(
                 "similar_pairs",
-                similar_pairs_function(self.text_weights.shared()),
+                similar_pairs_function(self.text_weights.shared(), self.pair_tokens.clone()),
             ),
         );
         for (name, function) in &self.table_functions {

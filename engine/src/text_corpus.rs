@@ -550,6 +550,8 @@ mod tests {
         let pairs =
             "SELECT count(*)::DOUBLE FROM similar_pairs('org_duty', 'duty_id', 'duty_text', 0.1)";
         assert_eq!(score(&reader, pairs).await, 6.0);
+        // Their texts stay tokenised for later calls, in any session.
+        assert_eq!(engine.similar_pairs_texts_held(), 4);
 
         // More rows, then a delete: counted again each time.
         let second = ["组织实施全市档案资料收集整理工作", "负责全市档案馆建设"];
@@ -559,6 +561,9 @@ mod tests {
         let pair_1_4 = "SELECT score FROM similar_pairs('org_duty', 'duty_id', 'duty_text', 0.1) \
             WHERE left_id = 1 AND right_id = 4";
         assert_eq!(score(&reader, pair_1_4).await, expected(&all).await);
+        // Only the two new texts were tokenised, and the pair's score is
+        // still the cross join's under the weights counted anew.
+        assert_eq!(engine.similar_pairs_texts_held(), 6);
         assert_eq!(score(&reader, PAIR).await, expected(&all).await);
         let Prepared::Query { plan: prepared, .. } = reader.prepare(PAIR).await.unwrap() else {
             panic!("a query");

@@ -55,7 +55,8 @@ pub use levenshtein::LevenshteinFunc;
 pub use search_index::{DocumentTerms, SavedIndexError, SearchHit, SearchIndex, BM25_B, BM25_K1};
 pub use show_trgm::ShowTrgmFunc;
 pub use similar_pairs::{
-    similar_pairs, similar_pairs_function, JoinOptions, PairRow, ScoredPair, SimilarPairsFunc,
+    similar_pairs, similar_pairs_function, similar_pairs_with_memo, JoinOptions, PairRow,
+    PairTokenMemo, ScoredPair, SimilarPairsFunc,
 };
 pub use similarity::SimilarityFunc;
 pub use strict_word_similarity::StrictWordSimilarityFunc;

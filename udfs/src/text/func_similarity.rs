@@ -163,25 +163,49 @@ pub(crate) struct WeightedTokens {
     squared_norm: f64,
 }
 
-impl WeightedTokens {
-    pub(crate) fn new(text: &str, weights: &TokenWeights) -> Self {
+/// The distinct tokens of one text with how often each occurs, before any
+/// weighting: bigrams (packed) by packed value, then words as strings, the
+/// order `func_similarity` sums in. A function of the text alone.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CountedTokens {
+    pub(crate) bigrams: Vec<(u64, u32)>,
+    pub(crate) words: Vec<(String, u32)>,
+}
+
+impl CountedTokens {
+    pub(crate) fn new(text: &str) -> Self {
         let normalized = NormalizedText::new(text);
         let mut packed: Vec<u64> = normalized.bigrams().map(pack_bigram).collect();
         packed.sort_unstable();
-        let bigrams: Vec<(u64, f64)> = counted(packed)
+        let mut all_words: Vec<&str> = normalized.words().collect();
+        all_words.sort_unstable();
+        Self {
+            bigrams: counted(packed),
+            words: counted(all_words)
+                .into_iter()
+                .map(|(word, count)| (word.to_owned(), count))
+                .collect(),
+        }
+    }
+}
+
+impl WeightedTokens {
+    pub(crate) fn new(text: &str, weights: &TokenWeights) -> Self {
+        let counted = CountedTokens::new(text);
+        let bigrams: Vec<(u64, f64)> = counted
+            .bigrams
             .into_iter()
             .map(|(bigram, count)| {
                 let weight = log_tf(count) * weights.packed_bigram_weight(bigram);
                 (bigram, weight)
             })
             .collect();
-        let mut all_words: Vec<&str> = normalized.words().collect();
-        all_words.sort_unstable();
-        let words: Vec<(String, f64)> = counted(all_words)
+        let words: Vec<(String, f64)> = counted
+            .words
             .into_iter()
             .map(|(word, count)| {
-                let weight = log_tf(count) * weights.word_weight(word);
-                (word.to_owned(), weight)
+                let weight = log_tf(count) * weights.word_weight(&word);
+                (word, weight)
             })
             .collect();
         // Summed as the dot product is (bigrams, then words, then the two
@@ -193,21 +217,6 @@ impl WeightedTokens {
             words,
             squared_norm,
         }
-    }
-
-    /// The distinct bigrams (packed) with their weights, by packed value.
-    pub(crate) fn bigrams(&self) -> &[(u64, f64)] {
-        &self.bigrams
-    }
-
-    /// The distinct words with their weights, sorted as strings.
-    pub(crate) fn words(&self) -> &[(String, f64)] {
-        &self.words
-    }
-
-    /// The squared length of the weight vector.
-    pub(crate) fn squared_norm(&self) -> f64 {
-        self.squared_norm
     }
 
     /// Cosine of two weight vectors; 0 when either is empty. Summed in the
@@ -223,11 +232,17 @@ impl WeightedTokens {
 }
 
 fn squared_weights<T>(tokens: &[(T, f64)]) -> f64 {
-    tokens.iter().map(|(_, weight)| weight * weight).sum()
+    sum_of_squares(tokens.iter().map(|(_, weight)| *weight))
+}
+
+/// `Σ w²` added in the order given: how a norm is summed everywhere, so
+/// that norms computed apart agree to the last bit.
+pub(crate) fn sum_of_squares(weights: impl Iterator<Item = f64>) -> f64 {
+    weights.map(|weight| weight * weight).sum()
 }
 
 /// Sublinear term frequency: 1 for one occurrence, 1 + ln tf for more.
-fn log_tf(count: u32) -> f64 {
+pub(crate) fn log_tf(count: u32) -> f64 {
     // Most tokens occur once: 1 is what `1.0 + 1.0.ln()` gives, without
     // the logarithm.
     if count <= 1 {

@@ -21,7 +21,9 @@ use datafusion::logical_expr::{Documentation, Expr, TableType};
 use datafusion::physical_plan::{collect, ExecutionPlan};
 use datafusion_macros::user_doc;
 
-pub use all_pairs::{similar_pairs, JoinOptions, PairRow, ScoredPair};
+pub use all_pairs::{
+    similar_pairs, similar_pairs_with_memo, JoinOptions, PairRow, PairTokenMemo, ScoredPair,
+};
 
 use super::token_weights::SharedTokenWeights;
 
@@ -76,18 +78,23 @@ then by decreasing score with top_k, then by right_id.",
 #[derive(Debug)]
 pub struct SimilarPairsFunc {
     weights: Arc<SharedTokenWeights>,
+    memo: Arc<PairTokenMemo>,
 }
 
 /// The `similar_pairs` table function scoring with the weights `weights`
 /// holds when a call is scanned (the corpus weights `func_similarity` is
-/// registered with), for `register_udtf`.
-pub fn similar_pairs_function(weights: Arc<SharedTokenWeights>) -> Arc<dyn TableFunctionImpl> {
-    Arc::new(SimilarPairsFunc::new(weights))
+/// registered with), keeping tokenised texts in `memo` for later calls
+/// (share one memo among an engine's sessions), for `register_udtf`.
+pub fn similar_pairs_function(
+    weights: Arc<SharedTokenWeights>,
+    memo: Arc<PairTokenMemo>,
+) -> Arc<dyn TableFunctionImpl> {
+    Arc::new(SimilarPairsFunc::new(weights, memo))
 }
 
 impl SimilarPairsFunc {
-    pub fn new(weights: Arc<SharedTokenWeights>) -> Self {
-        Self { weights }
+    pub fn new(weights: Arc<SharedTokenWeights>, memo: Arc<PairTokenMemo>) -> Self {
+        Self { weights, memo }
     }
 
     pub fn name(&self) -> &str {
@@ -105,6 +112,7 @@ impl TableFunctionImpl for SimilarPairsFunc {
         Ok(Arc::new(SimilarPairsTable {
             spec,
             weights: Arc::clone(&self.weights),
+            memo: Arc::clone(&self.memo),
             schema: pairs_schema(),
         }))
     }
@@ -274,6 +282,7 @@ fn literal(expr: &Expr) -> Option<ScalarValue> {
 struct SimilarPairsTable {
     spec: PairSpec,
     weights: Arc<SharedTokenWeights>,
+    memo: Arc<PairTokenMemo>,
     schema: SchemaRef,
 }
 
@@ -309,11 +318,12 @@ impl TableProvider for SimilarPairsTable {
             top_k: self.spec.top_k,
             threads: state.config().target_partitions(),
         };
+        let memo = Arc::clone(&self.memo);
         let pairs = SpawnedTask::spawn_blocking(move || {
             let mut groups = HashMap::new();
             let left_rows = left.rows(&mut groups);
             let right_rows = right.as_ref().map(|right| right.rows(&mut groups));
-            similar_pairs(&left_rows, right_rows.as_deref(), &weights, &options)
+            similar_pairs_with_memo(&left_rows, right_rows.as_deref(), &weights, &options, &memo)
         })
         .join_unwind()
         .await
@@ -489,7 +499,7 @@ mod tests {
 
     #[test]
     fn documented() {
-        let function = SimilarPairsFunc::new(Arc::default());
+        let function = SimilarPairsFunc::new(Arc::default(), Arc::default());
         assert_eq!(function.name(), "similar_pairs");
         assert!(function.documentation().is_some());
     }

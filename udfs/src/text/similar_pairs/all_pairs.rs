@@ -65,6 +65,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::text::token_weights::TokenWeights;
 
 mod index;
+mod memo;
 mod probe;
 #[cfg(test)]
 mod tests;
@@ -72,6 +73,7 @@ mod threads;
 mod tokens;
 
 use index::{GroupIndex, GroupScratch};
+pub use memo::PairTokenMemo;
 use threads::{on_threads, sort_on_threads};
 use tokens::{ScatteredRow, TokenizedRows};
 
@@ -121,6 +123,18 @@ pub fn similar_pairs(
     weights: &TokenWeights,
     options: &JoinOptions,
 ) -> Vec<ScoredPair> {
+    similar_pairs_with_memo(left, right, weights, options, &PairTokenMemo::new())
+}
+
+/// [`similar_pairs`], tokenising only the texts `memo` does not hold yet
+/// and keeping them there for the next call.
+pub fn similar_pairs_with_memo(
+    left: &[PairRow<'_>],
+    right: Option<&[PairRow<'_>]>,
+    weights: &TokenWeights,
+    options: &JoinOptions,
+    memo: &PairTokenMemo,
+) -> Vec<ScoredPair> {
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         threads => threads,
@@ -145,13 +159,20 @@ pub fn similar_pairs(
         copies[index as usize].push(row as u32);
     }
     let started = std::time::Instant::now();
-    let corpus = TokenizedRows::new(&distinct, weights, threads);
-    tracing::debug!(
-        rows = rows.len(),
-        distinct = distinct.len(),
-        seconds = started.elapsed().as_secs_f64(),
-        "similar_pairs: tokenised"
-    );
+    let corpus = {
+        let mut store = memo.lock();
+        let held = store.len();
+        let corpus = TokenizedRows::new(&distinct, weights, threads, &mut store);
+        tracing::debug!(
+            rows = rows.len(),
+            distinct = distinct.len(),
+            tokenised = store.len() - held,
+            seconds = started.elapsed().as_secs_f64(),
+            "similar_pairs: tokenised"
+        );
+        store.keep_within_limit();
+        corpus
+    };
     let sides: Vec<u8> = copies
         .iter()
         .map(|rows_of| side_of(rows_of[0] as usize))

@@ -10,6 +10,7 @@ use super::SLACK;
 
 /// The length of `member`'s unit vector after the token at `index` (0 after
 /// its last token).
+#[inline]
 pub(super) fn rest_after(
     ordered_rest: &[f64],
     ordered_offsets: &[usize],

@@ -2,6 +2,7 @@
 //! parts build.
 
 use super::index::GroupScratch;
+use super::memo::TokenStore;
 use super::tokens::TokenizedRows;
 use super::*;
 use crate::text::func_similarity::tests::DUTY_CLAUSES;
@@ -219,7 +220,7 @@ fn index_and_tokens_are_the_same_on_any_number_of_threads() {
     let rows = rows(&texts, 1, 0);
     let weights = TokenWeights::from_texts(&texts);
     let built = |threads: usize| {
-        let corpus = TokenizedRows::new(&rows, &weights, threads);
+        let corpus = TokenizedRows::new(&rows, &weights, threads, &mut TokenStore::default());
         let members: Vec<u32> = (0..rows.len() as u32)
             .filter(|&row| corpus.norms[row as usize] > 0.0)
             .collect();
@@ -256,13 +257,94 @@ fn index_and_tokens_are_the_same_on_any_number_of_threads() {
 }
 
 #[test]
+fn tokens_through_a_store_holding_other_texts_are_the_same() {
+    // A store filled by earlier calls holds other texts, in another order,
+    // with ids for tokens these rows lack: the rows' arrays must be those
+    // of a fresh store, bit for bit.
+    let texts = random_texts(600, 21);
+    let others = random_texts(500, 22);
+    let rows = rows(&texts, 1, 0);
+    let weights = TokenWeights::from_texts(&texts);
+    let arrays = |corpus: TokenizedRows| {
+        let bits = |values: &[f64]| values.iter().map(|v| v.to_bits()).collect::<Vec<u64>>();
+        (
+            (corpus.tokens, bits(&corpus.token_weights), corpus.offsets),
+            (
+                corpus.word_starts,
+                bits(&corpus.norms),
+                bits(&corpus.rank_weights),
+            ),
+        )
+    };
+    let fresh = arrays(TokenizedRows::new(
+        &rows,
+        &weights,
+        2,
+        &mut TokenStore::default(),
+    ));
+    let mut store = TokenStore::default();
+    let mut earlier: Vec<&str> = others.iter().map(String::as_str).collect();
+    // Half of these rows' texts too, last to first.
+    earlier.extend(texts.iter().rev().step_by(2).map(String::as_str));
+    store.entries_of(&earlier, 3);
+    let held = store.len();
+    let warm = arrays(TokenizedRows::new(&rows, &weights, 2, &mut store));
+    assert!(fresh == warm);
+    assert!(store.len() > held && store.len() < held + texts.len());
+    // And again, all held now.
+    let held = store.len();
+    assert!(arrays(TokenizedRows::new(&rows, &weights, 1, &mut store)) == fresh);
+    assert_eq!(store.len(), held);
+}
+
+#[test]
+fn joins_sharing_a_memo_equal_brute_force() {
+    // An analyst's session: one memo across calls over overlapping texts,
+    // with the corpus weights changing between them (a write) and another
+    // partition of the same texts.
+    let texts = random_texts(500, 31);
+    let memo = PairTokenMemo::new();
+    let options = JoinOptions {
+        threshold: 0.5,
+        top_k: None,
+        threads: 2,
+    };
+    let first_weights = TokenWeights::from_texts(&texts[..300]);
+    let first = rows(&texts[..300], 1, 0);
+    assert_same(
+        &similar_pairs_with_memo(&first, None, &first_weights, &options, &memo),
+        &brute_force(&first, None, &first_weights, 0.5, None),
+        "first call",
+    );
+    let distinct = |texts: &[String]| texts.iter().collect::<std::collections::HashSet<_>>().len();
+    assert_eq!(memo.texts(), distinct(&texts[..300]));
+    let second_weights = TokenWeights::from_texts(&texts);
+    for groups in [1, 4] {
+        let all = rows(&texts, groups, 0);
+        let case = format!("second call, {groups} groups");
+        assert_same(
+            &similar_pairs_with_memo(&all, None, &second_weights, &options, &memo),
+            &brute_force(&all, None, &second_weights, 0.5, None),
+            &case,
+        );
+    }
+    assert_eq!(memo.texts(), distinct(&texts));
+    let (left, right) = (rows(&texts[..200], 2, 0), rows(&texts[250..], 2, 1000));
+    assert_same(
+        &similar_pairs_with_memo(&left, Some(&right), &second_weights, &options, &memo),
+        &brute_force(&left, Some(&right), &second_weights, 0.5, None),
+        "two tables",
+    );
+}
+
+#[test]
 fn filters_leave_few_candidates() {
     // The point of the join: at a high threshold only a small share of
     // the pairs is ever scored.
     let texts = random_texts(1500, 3);
     let rows = rows(&texts, 1, 0);
     let weights = TokenWeights::from_texts(&texts);
-    let corpus = TokenizedRows::new(&rows, &weights, 1);
+    let corpus = TokenizedRows::new(&rows, &weights, 1, &mut TokenStore::default());
     let members: Vec<u32> = (0..rows.len() as u32)
         .filter(|&row| corpus.norms[row as usize] > 0.0)
         .collect();

@@ -1,11 +1,10 @@
 //! Tokenising the rows: every distinct text's weighted tokens as ranks
 //! into one vocabulary, and a row spread over it for scoring.
 
-use datafusion::common::HashMap;
-
+use super::memo::{StoredToken, TokenStore};
 use super::threads::on_chunks;
 use super::PairRow;
-use crate::text::func_similarity::WeightedTokens;
+use crate::text::func_similarity::{log_tf, sum_of_squares};
 use crate::text::token_weights::TokenWeights;
 
 /// Every row's distinct tokens as ranks into one vocabulary ordered like
@@ -25,161 +24,75 @@ pub(super) struct TokenizedRows {
     pub(super) norms: Vec<f64>,
 }
 
-/// Weighted tokens of a contiguous chunk of rows, with chunk-local word ids
-/// (so that the words of a million rows are not a million string vectors).
-pub(super) struct ChunkTokens {
-    pub(super) bigrams: Vec<(u64, f64)>,
-    /// The chunk's distinct bigrams, sorted.
-    pub(super) bigram_set: Vec<u64>,
-    pub(super) bigram_offsets: Vec<usize>,
-    pub(super) words: Vec<(u32, f64)>,
-    pub(super) word_offsets: Vec<usize>,
-    pub(super) word_names: Vec<String>,
-    pub(super) norms: Vec<f64>,
-}
-
-impl ChunkTokens {
-    pub(super) fn new(rows: &[PairRow<'_>], weights: &TokenWeights) -> Self {
-        let mut chunk = ChunkTokens {
-            bigrams: Vec::new(),
-            bigram_set: Vec::new(),
-            bigram_offsets: vec![0],
-            words: Vec::new(),
-            word_offsets: vec![0],
-            word_names: Vec::new(),
-            norms: Vec::with_capacity(rows.len()),
-        };
-        let mut word_ids: HashMap<String, u32> = HashMap::new();
-        for row in rows {
-            // The very vectors `func_similarity` scores.
-            let weighted = WeightedTokens::new(row.text, weights);
-            chunk.bigrams.extend_from_slice(weighted.bigrams());
-            chunk.bigram_offsets.push(chunk.bigrams.len());
-            for (word, weight) in weighted.words() {
-                let id = match word_ids.get(word.as_str()) {
-                    Some(&id) => id,
-                    None => {
-                        let id = word_ids.len() as u32;
-                        word_ids.insert(word.clone(), id);
-                        chunk.word_names.push(word.clone());
-                        id
-                    }
-                };
-                chunk.words.push((id, *weight));
-            }
-            chunk.word_offsets.push(chunk.words.len());
-            chunk.norms.push(weighted.squared_norm());
-        }
-        chunk.bigram_set = chunk.bigrams.iter().map(|(bigram, _)| *bigram).collect();
-        chunk.bigram_set.sort_unstable();
-        chunk.bigram_set.dedup();
-        chunk
-    }
-
-    /// The chunk's tokens as ranks in the corpus vocabulary (bigrams, then
-    /// words, each sorted).
-    pub(super) fn ranks(
-        &self,
-        bigram_ranks: &HashMap<u64, u32>,
-        word_vocabulary: &[&str],
-    ) -> ChunkRanks {
-        let bigram_count = bigram_ranks.len() as u32;
-        let word_ranks: Vec<u32> = self
-            .word_names
-            .iter()
-            .map(|word| {
-                bigram_count + word_vocabulary.partition_point(|w| w < &word.as_str()) as u32
-            })
-            .collect();
-        let mut ranks = ChunkRanks {
-            tokens: Vec::with_capacity(self.bigrams.len() + self.words.len()),
-            token_weights: Vec::with_capacity(self.bigrams.len() + self.words.len()),
-            word_starts: Vec::with_capacity(self.norms.len()),
-            ends: Vec::with_capacity(self.norms.len()),
-        };
-        for row in 0..self.norms.len() {
-            // Sorted bigrams map to ascending ranks, and so do words sorted
-            // as strings: the order `func_similarity` sums in.
-            for &(bigram, weight) in
-                &self.bigrams[self.bigram_offsets[row]..self.bigram_offsets[row + 1]]
-            {
-                // Every bigram of the chunk is in the vocabulary.
-                ranks
-                    .tokens
-                    .push(bigram_ranks.get(&bigram).copied().unwrap_or(bigram_count));
-                ranks.token_weights.push(weight);
-            }
-            ranks.word_starts.push(ranks.tokens.len());
-            for &(id, weight) in &self.words[self.word_offsets[row]..self.word_offsets[row + 1]] {
-                ranks.tokens.push(word_ranks[id as usize]);
-                ranks.token_weights.push(weight);
-            }
-            ranks.ends.push(ranks.tokens.len());
-        }
-        ranks
-    }
-}
-
-/// One chunk's rows as corpus ranks: `ChunkTokens::ranks`.
-pub(super) struct ChunkRanks {
-    pub(super) tokens: Vec<u32>,
-    pub(super) token_weights: Vec<f64>,
-    /// Per row, where its words begin and where it ends in `tokens`.
-    pub(super) word_starts: Vec<usize>,
-    pub(super) ends: Vec<usize>,
-}
-
 impl TokenizedRows {
-    pub(super) fn new(rows: &[PairRow<'_>], weights: &TokenWeights, threads: usize) -> Self {
-        let chunk_len = rows.len().div_ceil(threads.max(1)).max(1);
-        let chunks: Vec<ChunkTokens> = on_chunks(rows.chunks(chunk_len).collect(), |chunk| {
-            ChunkTokens::new(chunk, weights)
-        });
-        // Each chunk's distinct bigrams are sorted on its thread; merging
-        // those sets leaves only the vocabulary to sort here.
-        let mut bigram_vocabulary: Vec<u64> = chunks
+    /// `rows` tokenised through `store` (only texts it does not hold yet
+    /// are normalised and segmented), weighted by `weights`.
+    pub(super) fn new(
+        rows: &[PairRow<'_>],
+        weights: &TokenWeights,
+        threads: usize,
+        store: &mut TokenStore,
+    ) -> Self {
+        let texts: Vec<&str> = rows.iter().map(|row| row.text).collect();
+        let entries = store.entries_of(&texts, threads);
+        let store = &*store;
+        // The vocabulary of these rows alone: bigrams by packed value, then
+        // words as strings, the order `func_similarity` sums in. A row's
+        // tokens are held in that order, so their ranks ascend.
+        let mut used = vec![false; store.vocabulary.len()];
+        for &entry in &entries {
+            for &token in store.entry(entry).0 {
+                used[token as usize] = true;
+            }
+        }
+        let mut bigrams: Vec<(u32, u64)> = Vec::new();
+        let mut words: Vec<(u32, &str)> = Vec::new();
+        for (id, token) in store.vocabulary.iter().enumerate() {
+            if used[id] {
+                match token {
+                    StoredToken::Bigram(bigram) => bigrams.push((id as u32, *bigram)),
+                    StoredToken::Word(word) => words.push((id as u32, word)),
+                }
+            }
+        }
+        bigrams.sort_unstable_by_key(|&(_, bigram)| bigram);
+        words.sort_unstable_by_key(|&(_, word)| word);
+        let mut rank_of = vec![u32::MAX; store.vocabulary.len()];
+        for (rank, id) in bigrams
             .iter()
-            .flat_map(|c| c.bigram_set.iter().copied())
-            .collect();
-        bigram_vocabulary.sort_unstable();
-        bigram_vocabulary.dedup();
-        let mut word_vocabulary: Vec<&str> = chunks
-            .iter()
-            .flat_map(|c| c.word_names.iter().map(String::as_str))
-            .collect();
-        word_vocabulary.sort_unstable();
-        word_vocabulary.dedup();
-        let rank_weights: Vec<f64> = bigram_vocabulary
-            .iter()
-            .map(|&bigram| weights.packed_bigram_weight(bigram))
-            .chain(word_vocabulary.iter().map(|word| weights.word_weight(word)))
-            .collect();
-        // A bigram's rank by hashing: a search of the sorted vocabulary per
-        // occurrence missed the cache at every step.
-        let bigram_ranks: HashMap<u64, u32> = bigram_vocabulary
-            .iter()
+            .map(|(id, _)| id)
+            .chain(words.iter().map(|(id, _)| id))
             .enumerate()
-            .map(|(rank, &bigram)| (bigram, rank as u32))
+        {
+            rank_of[*id as usize] = rank as u32;
+        }
+        let rank_weights: Vec<f64> = bigrams
+            .iter()
+            .map(|&(_, bigram)| weights.packed_bigram_weight(bigram))
+            .chain(words.iter().map(|(_, word)| weights.word_weight(word)))
             .collect();
-        let ranked: Vec<ChunkRanks> = on_chunks(chunks.iter().collect(), |chunk| {
-            chunk.ranks(&bigram_ranks, &word_vocabulary)
+        let bigram_count = bigrams.len() as u32;
+        let shares: Vec<&[u32]> = entries
+            .chunks(entries.len().div_ceil(threads.max(1)).max(1))
+            .collect();
+        let weighted: Vec<WeightedShare> = on_chunks(shares, |share| {
+            WeightedShare::new(share, store, &rank_of, &rank_weights, bigram_count)
         });
-        let token_count: usize = ranked.iter().map(|c| c.tokens.len()).sum();
+        let token_count: usize = weighted.iter().map(|share| share.tokens.len()).sum();
         let mut tokens = Vec::with_capacity(token_count);
         let mut token_weights = Vec::with_capacity(token_count);
         let mut offsets = Vec::with_capacity(rows.len() + 1);
         offsets.push(0);
         let mut word_starts = Vec::with_capacity(rows.len());
-        for (chunk, ranks) in chunks.iter().zip(&ranked) {
+        let mut norms = Vec::with_capacity(rows.len());
+        for share in weighted {
             let base = tokens.len();
-            tokens.extend_from_slice(&ranks.tokens);
-            token_weights.extend_from_slice(&ranks.token_weights);
-            for row in 0..chunk.norms.len() {
-                word_starts.push(base + ranks.word_starts[row]);
-                offsets.push(base + ranks.ends[row]);
-            }
+            tokens.extend_from_slice(&share.tokens);
+            token_weights.extend_from_slice(&share.token_weights);
+            word_starts.extend(share.word_starts.iter().map(|start| base + start));
+            offsets.extend(share.ends.iter().map(|end| base + end));
+            norms.extend_from_slice(&share.norms);
         }
-        let norms = chunks.into_iter().flat_map(|c| c.norms).collect();
         Self {
             rank_weights,
             tokens,
@@ -200,6 +113,60 @@ impl TokenizedRows {
 
     pub(super) fn row_tokens(&self, row: u32) -> &[u32] {
         &self.tokens[self.row_range(row)]
+    }
+}
+
+/// A share of the rows as ranks with their weights in each row, and each
+/// row's squared norm as `func_similarity` sums it.
+struct WeightedShare {
+    tokens: Vec<u32>,
+    token_weights: Vec<f64>,
+    /// Per row, where its words begin and where it ends in `tokens`.
+    word_starts: Vec<usize>,
+    ends: Vec<usize>,
+    norms: Vec<f64>,
+}
+
+impl WeightedShare {
+    fn new(
+        entries: &[u32],
+        store: &TokenStore,
+        rank_of: &[u32],
+        rank_weights: &[f64],
+        bigram_count: u32,
+    ) -> Self {
+        let mut share = WeightedShare {
+            tokens: Vec::new(),
+            token_weights: Vec::new(),
+            word_starts: Vec::with_capacity(entries.len()),
+            ends: Vec::with_capacity(entries.len()),
+            norms: Vec::with_capacity(entries.len()),
+        };
+        for &entry in entries {
+            let start = share.tokens.len();
+            let (ids, counts) = store.entry(entry);
+            for (&id, &count) in ids.iter().zip(counts) {
+                let rank = rank_of[id as usize];
+                // The very weight `func_similarity` gives the token.
+                share.tokens.push(rank);
+                share
+                    .token_weights
+                    .push(log_tf(count) * rank_weights[rank as usize]);
+            }
+            let words_at =
+                start + share.tokens[start..].partition_point(|&rank| rank < bigram_count);
+            let row_weights = &share.token_weights[start..];
+            let words_in_row = words_at - start;
+            // Summed as `WeightedTokens` sums it: bigrams, then words, then
+            // the two sums added.
+            share.norms.push(
+                sum_of_squares(row_weights[..words_in_row].iter().copied())
+                    + sum_of_squares(row_weights[words_in_row..].iter().copied()),
+            );
+            share.word_starts.push(words_at);
+            share.ends.push(share.tokens.len());
+        }
+        share
     }
 }
 
