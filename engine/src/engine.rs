@@ -133,6 +133,8 @@ impl Engine {
             data.root().clone(),
             runtime.clone(),
         ));
+        let pair_tokens =
+            crate::pair_tokens::memo_saved_in(data.root().to_file_path().ok().as_deref());
         let mut engine = Engine {
             data: Arc::new(data),
             tables,
@@ -142,7 +144,7 @@ impl Engine {
             options,
             table_functions: Vec::new(),
             text_weights,
-            pair_tokens: Arc::new(PairTokenMemo::new()),
+            pair_tokens: Arc::new(pair_tokens),
             user_tables: Arc::new(user_tables),
         };
         let ctx = engine.session()?;

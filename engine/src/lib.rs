@@ -13,6 +13,7 @@ pub mod maintenance;
 pub mod metadata;
 pub mod monitor;
 pub mod output;
+pub mod pair_tokens;
 pub mod pg_compat;
 pub mod reports;
 pub mod run;

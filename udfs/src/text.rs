@@ -23,6 +23,7 @@ mod func_similarity;
 mod jaro_winkler;
 mod levenshtein;
 mod normalize;
+mod saved_bytes;
 mod search_index;
 mod show_trgm;
 mod similar_pairs;
@@ -56,7 +57,7 @@ pub use search_index::{DocumentTerms, SavedIndexError, SearchHit, SearchIndex, B
 pub use show_trgm::ShowTrgmFunc;
 pub use similar_pairs::{
     similar_pairs, similar_pairs_function, similar_pairs_with_memo, JoinOptions, PairRow,
-    PairTokenMemo, ScoredPair, SimilarPairsFunc,
+    PairTokenMemo, SavedPairTokens, SavedTokensError, ScoredPair, SimilarPairsFunc,
 };
 pub use similarity::SimilarityFunc;
 pub use strict_word_similarity::StrictWordSimilarityFunc;

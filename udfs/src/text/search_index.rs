@@ -25,6 +25,7 @@ use std::io::{self, Write};
 use datafusion::common::HashMap;
 
 use super::normalize::{counted, pack_bigram, NormalizedText};
+use super::saved_bytes::{write_u64, write_values, EndsEarly, SavedBytes};
 
 /// BM25 term-frequency saturation.
 pub const BM25_K1: f64 = 1.2;
@@ -224,6 +225,12 @@ pub enum SavedIndexError {
     Invalid(&'static str),
 }
 
+impl From<EndsEarly> for SavedIndexError {
+    fn from(_: EndsEarly) -> Self {
+        SavedIndexError::Truncated
+    }
+}
+
 impl SearchIndex {
     /// Writes the index (little-endian, counts before lists) for
     /// [`Self::read_saved`]: the documents' lengths, each term's postings,
@@ -322,72 +329,6 @@ impl SearchIndex {
             document_lengths,
             total_length,
         })
-    }
-}
-
-fn write_u64(out: &mut impl Write, value: u64) -> io::Result<()> {
-    out.write_all(&value.to_le_bytes())
-}
-
-/// Writes `values` in one call (per-value writes cost more than the bytes).
-fn write_values<T: Copy, const N: usize>(
-    out: &mut impl Write,
-    values: &[T],
-    to_bytes: fn(T) -> [u8; N],
-) -> io::Result<()> {
-    let mut bytes = Vec::with_capacity(values.len() * N);
-    for &value in values {
-        bytes.extend_from_slice(&to_bytes(value));
-    }
-    out.write_all(&bytes)
-}
-
-/// What is left to read of a saved index.
-struct SavedBytes<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> SavedBytes<'a> {
-    fn take(&mut self, length: usize) -> Result<&'a [u8], SavedIndexError> {
-        if length > self.bytes.len() {
-            return Err(SavedIndexError::Truncated);
-        }
-        let (taken, rest) = self.bytes.split_at(length);
-        self.bytes = rest;
-        Ok(taken)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], SavedIndexError> {
-        let mut array = [0; N];
-        array.copy_from_slice(self.take(N)?);
-        Ok(array)
-    }
-
-    /// A count of items of at least `item_bytes` bytes each, checked against
-    /// the bytes left before anything is allocated for them.
-    fn count(&mut self, item_bytes: usize) -> Result<usize, SavedIndexError> {
-        let count = usize::try_from(u64::from_le_bytes(self.array()?))
-            .map_err(|_| SavedIndexError::Truncated)?;
-        if count.saturating_mul(item_bytes) > self.bytes.len() {
-            return Err(SavedIndexError::Truncated);
-        }
-        Ok(count)
-    }
-
-    fn values<T, const N: usize>(
-        &mut self,
-        count: usize,
-        from_bytes: fn([u8; N]) -> T,
-    ) -> Result<Vec<T>, SavedIndexError> {
-        let bytes = self.take(count.saturating_mul(N))?;
-        Ok(bytes
-            .chunks_exact(N)
-            .map(|chunk| {
-                let mut array = [0; N];
-                array.copy_from_slice(chunk);
-                from_bytes(array)
-            })
-            .collect())
     }
 }
 

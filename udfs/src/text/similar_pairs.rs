@@ -22,7 +22,8 @@ use datafusion::physical_plan::{collect, ExecutionPlan};
 use datafusion_macros::user_doc;
 
 pub use all_pairs::{
-    similar_pairs, similar_pairs_with_memo, JoinOptions, PairRow, PairTokenMemo, ScoredPair,
+    similar_pairs, similar_pairs_with_memo, JoinOptions, PairRow, PairTokenMemo, SavedPairTokens,
+    SavedTokensError, ScoredPair,
 };
 
 use super::token_weights::SharedTokenWeights;

@@ -73,7 +73,7 @@ mod threads;
 mod tokens;
 
 use index::{GroupIndex, GroupScratch};
-pub use memo::PairTokenMemo;
+pub use memo::{PairTokenMemo, SavedPairTokens, SavedTokensError};
 use threads::{on_threads, sort_on_threads};
 use tokens::{ScatteredRow, TokenizedRows};
 
@@ -170,7 +170,7 @@ pub fn similar_pairs_with_memo(
             seconds = started.elapsed().as_secs_f64(),
             "similar_pairs: tokenised"
         );
-        store.keep_within_limit();
+        memo.after_call(&mut store);
         corpus
     };
     let sides: Vec<u8> = copies

@@ -1,0 +1,183 @@
+//! `similar_pairs`' tokenised texts saved beside the tables
+//! ([`SAVED_PAIR_TOKENS_FILE`]), so that a new process's first call over
+//! texts an earlier one joined skips normalising and segmenting them.
+//!
+//! The file maps texts to their tokens, which depend on the text and the
+//! tokenizer alone (its fingerprint is in the file), so it stays valid
+//! whatever the tables do: a text no longer in any table only takes room
+//! until the memo is emptied at its limit.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bianzhi_udfs::text::{PairTokenMemo, SavedPairTokens};
+
+use crate::export::{AtomicFile, ExportError};
+
+/// The file in a local data directory's root holding the tokens.
+pub const SAVED_PAIR_TOKENS_FILE: &str = ".bianzhi_pair_tokens";
+
+/// The memo of an engine whose data directory's root is `root` (when local):
+/// saved there as [`SAVED_PAIR_TOKENS_FILE`].
+pub(crate) fn memo_saved_in(root: Option<&Path>) -> PairTokenMemo {
+    match root {
+        Some(root) => PairTokenMemo::saved_in(Arc::new(PairTokensFile {
+            path: root.join(SAVED_PAIR_TOKENS_FILE),
+        })),
+        None => PairTokenMemo::new(),
+    }
+}
+
+/// The saved tokens as a file, replaced whole (an [`AtomicFile`]). Best
+/// effort both ways: a file that cannot be read or written only costs
+/// tokenising again.
+#[derive(Debug)]
+struct PairTokensFile {
+    path: PathBuf,
+}
+
+impl SavedPairTokens for PairTokensFile {
+    fn read(&self) -> Option<Vec<u8>> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => Some(bytes),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                tracing::warn!(path = %self.path.display(), %error, "could not read the saved similar_pairs tokens");
+                None
+            }
+        }
+    }
+
+    fn save(&self, write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>) -> bool {
+        let saved = AtomicFile::create(&self.path).and_then(|mut file| {
+            write(&mut file).map_err(|source| ExportError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+            file.commit()
+        });
+        match saved {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "could not save the similar_pairs tokens");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+
+    use super::SAVED_PAIR_TOKENS_FILE;
+    use crate::engine::Engine;
+    use crate::session::{Output, Session};
+    use crate::{SessionIdentity, Settings};
+
+    const DUTIES: [&str; 6] = [
+        "负责全市档案监督管理工作",
+        "负责全市药品监督管理工作",
+        "組織實施全市檔案資料收集整理工作",
+        "组织实施全市档案资料收集整理工作",
+        "负责全市档案馆建设",
+        "承办市政府交办的其他事项",
+    ];
+
+    const PAIRS: &str = "SELECT left_id, right_id, score \
+        FROM similar_pairs('org_duty', 'duty_id', 'duty_text', 0.2) ORDER BY 1, 2";
+
+    /// Every pair `PAIRS` returns, with the score's bits.
+    async fn pairs(engine: &Engine) -> Vec<(i64, i64, u64)> {
+        let session = Session::new(engine, Settings::default(), SessionIdentity::default())
+            .expect("a session");
+        let Output::Rows { batches, .. } = session.run_one(PAIRS).await.expect("pairs") else {
+            panic!("rows expected");
+        };
+        let mut found = Vec::new();
+        for batch in batches {
+            let (left, right, score) = (
+                batch.column(0).as_primitive::<Int64Type>(),
+                batch.column(1).as_primitive::<Int64Type>(),
+                batch.column(2).as_primitive::<Float64Type>(),
+            );
+            for row in 0..batch.num_rows() {
+                found.push((
+                    left.value(row),
+                    right.value(row),
+                    score.value(row).to_bits(),
+                ));
+            }
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn the_saved_tokens_are_read_by_the_next_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().to_str().unwrap();
+        let saved = dir.path().join(SAVED_PAIR_TOKENS_FILE);
+        let first = Engine::open(location).await.unwrap();
+        let session =
+            Session::new(&first, Settings::default(), SessionIdentity::default()).unwrap();
+        let rows: Vec<String> = DUTIES
+            .iter()
+            .enumerate()
+            .map(|(i, text)| format!("({i}, 1, 2024, {i}, '{text}', DATE '2024-01-01')"))
+            .collect();
+        session
+            .run_one(&format!(
+                "INSERT INTO org_duty (duty_id, org_id, version_year, seq, duty_text, valid_from) \
+                 VALUES {}",
+                rows.join(", ")
+            ))
+            .await
+            .unwrap();
+        assert!(!saved.exists());
+        let expected = pairs(&first).await;
+        assert!(expected.len() >= 2, "{expected:?}");
+        assert!(saved.exists());
+        assert_eq!(first.similar_pairs_texts_held(), DUTIES.len());
+        drop(first);
+
+        // A new engine starts with the texts tokenised, and its pairs are
+        // the same, score bits included.
+        let second = Engine::open(location).await.unwrap();
+        assert_eq!(second.similar_pairs_texts_held(), DUTIES.len());
+        assert_eq!(pairs(&second).await, expected);
+        drop(second);
+
+        // Damaged, or of another tokenizer: not used, the pairs are still
+        // right, and the file is written anew.
+        let bytes = std::fs::read(&saved).unwrap();
+        let magic_end = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let mut other_tokenizer = bytes.clone();
+        other_tokenizer[magic_end] ^= 1;
+        // The file ends with the token count (u64), the tokens' ids and
+        // their counts (u32 each).
+        let len = bytes.len();
+        let tokens = (1..len / 8)
+            .find(|&t| bytes[len - 8 * t - 8..len - 8 * t] == (t as u64).to_le_bytes())
+            .unwrap();
+        let mut out_of_range = bytes.clone();
+        let last_id = len - 4 * tokens - 4;
+        out_of_range[last_id..last_id + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut counted_zero = bytes.clone();
+        counted_zero[len - 4..].copy_from_slice(&0u32.to_le_bytes());
+        for (case, damaged) in [
+            ("truncated", bytes[..bytes.len() / 2].to_vec()),
+            ("other tokenizer", other_tokenizer),
+            ("a token id out of range", out_of_range),
+            ("a token counted 0 times", counted_zero),
+            ("bytes after the end", [bytes.clone(), vec![0]].concat()),
+        ] {
+            std::fs::write(&saved, &damaged).unwrap();
+            let engine = Engine::open(location).await.unwrap();
+            assert_eq!(engine.similar_pairs_texts_held(), 0, "{case}");
+            assert_eq!(pairs(&engine).await, expected, "{case}");
+            assert_eq!(std::fs::read(&saved).unwrap(), bytes, "{case}: saved anew");
+        }
+    }
+}
