@@ -41,6 +41,9 @@
 //!   so a candidate is scored by walking its own tokens only.
 //! - **Copies.** Identical texts (same side, same group) are joined once and
 //!   their matches given to every copy.
+//! - **Tokens kept.** Each distinct text's tokens and counts are kept in a
+//!   memo (`memo.rs`) for later calls, and saved by an engine beside its
+//!   tables for the next process; the weights are applied at each call.
 //! - **Memory.** The walk looks up no member's record at random: a posting
 //!   carries the member's unit weight and rest length there, and a
 //!   parallel array its size-filter numbers and prefix end (all rounded up

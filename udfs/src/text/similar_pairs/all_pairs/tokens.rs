@@ -36,42 +36,11 @@ impl TokenizedRows {
         let texts: Vec<&str> = rows.iter().map(|row| row.text).collect();
         let entries = store.entries_of(&texts, threads);
         let store = &*store;
-        // The vocabulary of these rows alone: bigrams by packed value, then
-        // words as strings, the order `func_similarity` sums in. A row's
-        // tokens are held in that order, so their ranks ascend.
-        let mut used = vec![false; store.vocabulary.len()];
-        for &entry in &entries {
-            for &token in store.entry(entry).0 {
-                used[token as usize] = true;
-            }
-        }
-        let mut bigrams: Vec<(u32, u64)> = Vec::new();
-        let mut words: Vec<(u32, &str)> = Vec::new();
-        for (id, token) in store.vocabulary.iter().enumerate() {
-            if used[id] {
-                match token {
-                    StoredToken::Bigram(bigram) => bigrams.push((id as u32, *bigram)),
-                    StoredToken::Word(word) => words.push((id as u32, word)),
-                }
-            }
-        }
-        bigrams.sort_unstable_by_key(|&(_, bigram)| bigram);
-        words.sort_unstable_by_key(|&(_, word)| word);
-        let mut rank_of = vec![u32::MAX; store.vocabulary.len()];
-        for (rank, id) in bigrams
-            .iter()
-            .map(|(id, _)| id)
-            .chain(words.iter().map(|(id, _)| id))
-            .enumerate()
-        {
-            rank_of[*id as usize] = rank as u32;
-        }
-        let rank_weights: Vec<f64> = bigrams
-            .iter()
-            .map(|&(_, bigram)| weights.packed_bigram_weight(bigram))
-            .chain(words.iter().map(|(_, word)| weights.word_weight(word)))
-            .collect();
-        let bigram_count = bigrams.len() as u32;
+        let RowVocabulary {
+            rank_of,
+            rank_weights,
+            bigram_count,
+        } = RowVocabulary::new(store, &entries, weights);
         let shares: Vec<&[u32]> = entries
             .chunks(entries.len().div_ceil(threads.max(1)).max(1))
             .collect();
@@ -113,6 +82,60 @@ impl TokenizedRows {
 
     pub(super) fn row_tokens(&self, row: u32) -> &[u32] {
         &self.tokens[self.row_range(row)]
+    }
+}
+
+/// The vocabulary of some rows alone, ranked: bigrams by packed value, then
+/// words as strings, the order `func_similarity` sums in. A row's tokens are
+/// held in that order, so their ranks ascend.
+struct RowVocabulary {
+    /// The rank of each store token id the rows hold.
+    rank_of: Vec<u32>,
+    /// The corpus weight (idf) of each rank.
+    rank_weights: Vec<f64>,
+    /// Ranks below this are bigrams, the others words.
+    bigram_count: u32,
+}
+
+impl RowVocabulary {
+    fn new(store: &TokenStore, entries: &[u32], weights: &TokenWeights) -> Self {
+        let mut used = vec![false; store.vocabulary.len()];
+        for &entry in entries {
+            for &token in store.entry(entry).0 {
+                used[token as usize] = true;
+            }
+        }
+        let mut bigrams: Vec<(u32, u64)> = Vec::new();
+        let mut words: Vec<(u32, &str)> = Vec::new();
+        for (id, token) in store.vocabulary.iter().enumerate() {
+            if used[id] {
+                match token {
+                    StoredToken::Bigram(bigram) => bigrams.push((id as u32, *bigram)),
+                    StoredToken::Word(word) => words.push((id as u32, word)),
+                }
+            }
+        }
+        bigrams.sort_unstable_by_key(|&(_, bigram)| bigram);
+        words.sort_unstable_by_key(|&(_, word)| word);
+        let mut rank_of = vec![u32::MAX; store.vocabulary.len()];
+        for (rank, id) in bigrams
+            .iter()
+            .map(|(id, _)| id)
+            .chain(words.iter().map(|(id, _)| id))
+            .enumerate()
+        {
+            rank_of[*id as usize] = rank as u32;
+        }
+        let rank_weights = bigrams
+            .iter()
+            .map(|&(_, bigram)| weights.packed_bigram_weight(bigram))
+            .chain(words.iter().map(|(_, word)| weights.word_weight(word)))
+            .collect();
+        Self {
+            rank_of,
+            rank_weights,
+            bigram_count: bigrams.len() as u32,
+        }
     }
 }
 
