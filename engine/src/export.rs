@@ -425,6 +425,21 @@ impl AtomicFile {
         })
     }
 
+    /// Replaces `target` with what `write` writes, whole or not at all: how
+    /// the derived files beside the tables (token counts, search index,
+    /// pair tokens) are saved.
+    pub(crate) fn write_whole(
+        target: &Path,
+        write: impl FnOnce(&mut AtomicFile) -> std::io::Result<()>,
+    ) -> Result<(), ExportError> {
+        let mut file = AtomicFile::create(target)?;
+        write(&mut file).map_err(|source| ExportError::Io {
+            path: target.to_path_buf(),
+            source,
+        })?;
+        file.commit()
+    }
+
     /// Flush, sync and rename over the target.
     pub(crate) fn commit(mut self) -> Result<(), ExportError> {
         let io = |path: &Path| {

@@ -32,7 +32,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use tokio::sync::Mutex;
 
-use crate::export::{AtomicFile, ExportError};
+use crate::export::AtomicFile;
 use crate::saved_versions::TableVersions;
 
 /// The tables the documents come from; a new version of any rebuilds the index.
@@ -333,18 +333,11 @@ async fn read_saved_index(path: &Path) -> Option<Built> {
 /// [`AtomicFile`]); whether it was saved. Best effort: a directory that
 /// cannot be written to only costs the next engine a build.
 fn save_index(path: &Path, header: &str, corpus: &SearchCorpus) -> bool {
-    let saved = AtomicFile::create(path).and_then(|mut file| {
-        let io = |source| ExportError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        file.write_all(SAVED_INDEX_MAGIC.as_bytes()).map_err(io)?;
-        file.write_all(header.as_bytes()).map_err(io)?;
-        file.write_all(b"\n").map_err(io)?;
-        corpus
-            .write_saved(&mut file)
-            .map_err(|error| io(std::io::Error::other(error)))?;
-        file.commit()
+    let saved = AtomicFile::write_whole(path, |file| {
+        file.write_all(SAVED_INDEX_MAGIC.as_bytes())?;
+        file.write_all(header.as_bytes())?;
+        file.write_all(b"\n")?;
+        corpus.write_saved(file).map_err(std::io::Error::other)
     });
     match saved {
         Ok(()) => true,

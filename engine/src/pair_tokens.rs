@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bianzhi_udfs::text::{PairTokenMemo, SavedPairTokens};
 
-use crate::export::{AtomicFile, ExportError};
+use crate::export::AtomicFile;
 
 /// The file in a local data directory's root holding the tokens.
 pub const SAVED_PAIR_TOKENS_FILE: &str = ".bianzhi_pair_tokens";
@@ -50,14 +50,7 @@ impl SavedPairTokens for PairTokensFile {
     }
 
     fn save(&self, write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>) -> bool {
-        let saved = AtomicFile::create(&self.path).and_then(|mut file| {
-            write(&mut file).map_err(|source| ExportError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-            file.commit()
-        });
-        match saved {
+        match AtomicFile::write_whole(&self.path, |file| write(file)) {
             Ok(()) => true,
             Err(error) => {
                 tracing::warn!(%error, "could not save the similar_pairs tokens");

@@ -29,7 +29,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::export::{AtomicFile, ExportError};
+use crate::export::AtomicFile;
 use crate::saved_versions::TableVersions;
 
 /// The tables the corpus is read from, whose versions key the saved counts.
@@ -392,13 +392,8 @@ fn save_counts(path: &Path, header: &str, weights: &TokenWeights) {
         tracing::debug!("a corpus word holds a tab or line break; token counts not saved");
         return;
     };
-    let saved = AtomicFile::create(path).and_then(|mut file| {
+    let saved = AtomicFile::write_whole(path, |file| {
         file.write_all(format!("{header}\n{counts}").as_bytes())
-            .map_err(|source| ExportError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        file.commit()
     });
     if let Err(error) = saved {
         tracing::warn!(%error, "could not save the corpus token counts");

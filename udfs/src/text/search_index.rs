@@ -24,7 +24,8 @@ use std::io::{self, Write};
 
 use datafusion::common::HashMap;
 
-use super::normalize::{counted, pack_bigram, NormalizedText};
+use super::func_similarity::CountedTokens;
+use super::normalize::NormalizedText;
 use super::saved_bytes::{write_u64, write_values, EndsEarly, SavedBytes};
 
 /// BM25 term-frequency saturation.
@@ -344,16 +345,17 @@ pub struct DocumentTerms {
 
 impl DocumentTerms {
     pub fn new(text: &str) -> Self {
-        let normalized = NormalizedText::new(text);
-        let mut bigrams: Vec<u64> = normalized.bigrams().map(pack_bigram).collect();
-        let mut words: Vec<&str> = normalized.words().collect();
-        let length = u32::try_from(bigrams.len() + words.len()).unwrap_or(u32::MAX);
-        bigrams.sort_unstable();
-        words.sort_unstable();
+        // The very tokens `func_similarity` weighs; the length counts repeats.
+        let CountedTokens { bigrams, words } = CountedTokens::new(text);
+        let occurrences: u64 = bigrams
+            .iter()
+            .map(|(_, count)| u64::from(*count))
+            .chain(words.iter().map(|(_, count)| u64::from(*count)))
+            .sum();
         Self {
-            bigrams: counted(bigrams),
-            words: counted(words.into_iter().map(str::to_owned).collect()),
-            length,
+            bigrams,
+            words,
+            length: u32::try_from(occurrences).unwrap_or(u32::MAX),
         }
     }
 }

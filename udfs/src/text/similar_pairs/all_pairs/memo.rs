@@ -96,7 +96,10 @@ impl PairTokenMemo {
                     }
                     Ok(None) => tracing::debug!("similar_pairs: saved tokens of another tokenizer"),
                     Err(error) => {
-                        tracing::warn!(%error, "similar_pairs: saved tokens not used")
+                        tracing::warn!(
+                            %error,
+                            "similar_pairs: saved tokens not used; the next call saves them anew"
+                        )
                     }
                 }
             }
