@@ -20,9 +20,14 @@
 //! as a server's later call over the same texts is.
 //!
 //! It then times `func_similarity` as a scalar over BIANZHI_BENCH_PAIRS
-//! (default 200000) pairs of those texts, `SELECT sum(func_similarity(a, b))`
-//! through the engine, against PostgreSQL's pg_trgm `similarity(a, b)` and
-//! DuckDB's `jaccard(a, b)` (character sets) on the same pairs, as pairs/s.
+//! (default 200000) pairs, `SELECT sum(func_similarity(a, b))` through the
+//! engine, against PostgreSQL's pg_trgm `similarity(a, b)` and DuckDB's
+//! `jaccard(a, b)` (character sets) on the same pairs, as pairs/s: once
+//! with pairs drawn from the first size's halves texts (each text in many
+//! pairs), once with every one of 450 generated clauses against every one
+//! of 450 others in a cross join's order (bianzhi segments each distinct
+//! text of a batch once), once with pairs of texts that appear nowhere
+//! else.
 //!
 //! Run: `cargo bench -p bianzhi-benches --bench similar_pairs`.
 
@@ -354,24 +359,54 @@ print((time.perf_counter() - started) * 1e3)
     String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
-/// Times `func_similarity` (and bianzhi's own pg_trgm `similarity`) as
-/// scalars over `count` pairs of `texts`, with the peers alongside.
-fn scalar_throughput(
-    runtime: &tokio::runtime::Runtime,
-    data: &std::path::Path,
-    texts: &[String],
-    count: usize,
-) -> anyhow::Result<()> {
+/// `count` pairs drawn at random from `texts`: each text is in many
+/// pairs, as in the rows of a join.
+fn pairs_drawn_from(texts: &[String], count: usize) -> Vec<Vec<&str>> {
     let mut random = Random(11);
-    let pairs: Vec<Vec<&str>> = (0..count)
+    (0..count)
         .map(|_| {
             vec![
                 texts[random.below(texts.len())].as_str(),
                 texts[random.below(texts.len())].as_str(),
             ]
         })
+        .collect()
+}
+
+/// Every text of `left` against every text of `right`, in the order a
+/// cross join gives them: what an analyst comparing two departments' duty
+/// clauses computes.
+fn pairs_across<'t>(left: &'t [String], right: &'t [String]) -> Vec<Vec<&'t str>> {
+    left.iter()
+        .flat_map(|a| right.iter().map(move |b| vec![a.as_str(), b.as_str()]))
+        .collect()
+}
+
+/// Up to `count` pairs in which no text appears twice.
+fn pairs_of_distinct_texts(texts: &[String], count: usize) -> Vec<Vec<&str>> {
+    let mut seen = std::collections::HashSet::new();
+    let distinct: Vec<&str> = texts
+        .iter()
+        .map(String::as_str)
+        .filter(|text| seen.insert(*text))
         .collect();
-    println!("func_similarity as a scalar over {count} pairs of those texts:");
+    distinct
+        .chunks_exact(2)
+        .take(count)
+        .map(|pair| pair.to_vec())
+        .collect()
+}
+
+/// Times `func_similarity` (and bianzhi's own pg_trgm `similarity`) as
+/// scalars over `pairs`, with the peers alongside.
+fn scalar_throughput(
+    runtime: &tokio::runtime::Runtime,
+    data: &std::path::Path,
+    pairs: &[Vec<&str>],
+    description: &str,
+) -> anyhow::Result<()> {
+    let count = pairs.len();
+    println!("func_similarity as a scalar over {count} pairs, {description}:");
     let (ours, trigram) = runtime.block_on(async {
         let engine = Engine::open(data.to_str().context("path")?).await?;
         let ctx = engine.session()?;
@@ -422,7 +457,7 @@ fn scalar_throughput(
         .arg(directory.path())
         .status()?;
     let pairs_file = directory.path().join("pairs.tsv");
-    write_tsv(&pairs_file, &pairs)?;
+    write_tsv(&pairs_file, pairs)?;
     match postgres_scalar(&pairs_file)? {
         Some(ms) => println!(
             "  postgres pg_trgm similarity    {ms:>10.1} ms  {:>12.0} pairs/s  ratio postgres / bianzhi func_similarity = {:.2}",
@@ -524,6 +559,30 @@ fn main() -> anyhow::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
     let texts = synthesise(&clauses, sizes.first().copied().unwrap_or(100_000).max(1));
-    scalar_throughput(&runtime, &data, &texts, pair_count)?;
+    scalar_throughput(
+        &runtime,
+        &data,
+        &pairs_drawn_from(&texts, pair_count),
+        &format!(
+            "drawn from {} texts (each text in about {} pairs, as in a join)",
+            texts.len(),
+            2 * pair_count / texts.len().max(1)
+        ),
+    )?;
+    let across = clauses.len().min(900) / 2;
+    scalar_throughput(
+        &runtime,
+        &data,
+        &pairs_across(&clauses[..across], &clauses[across..2 * across]),
+        &format!("{across} clauses against {across} others, in a cross join's order"),
+    )?;
+    // Texts seen once each: nothing is prepared only once.
+    let fresh = synthesise(&clauses, 3 * pair_count);
+    scalar_throughput(
+        &runtime,
+        &data,
+        &pairs_of_distinct_texts(&fresh, pair_count),
+        "no text in two pairs",
+    )?;
     Ok(())
 }

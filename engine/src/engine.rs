@@ -128,13 +128,15 @@ impl Engine {
         let runtime = RuntimeEnvBuilder::new().build_arc()?;
         let corpus_tables =
             text_corpus::CORPUS_TABLES.map(|name| find_live_table(&tables, name).cloned());
+        let pair_tokens = Arc::new(crate::pair_tokens::memo_saved_in(
+            data.root().to_file_path().ok().as_deref(),
+        ));
         let text_weights = Arc::new(CorpusWeights::new(
             corpus_tables,
             data.root().clone(),
             runtime.clone(),
+            Arc::clone(&pair_tokens),
         ));
-        let pair_tokens =
-            crate::pair_tokens::memo_saved_in(data.root().to_file_path().ok().as_deref());
         let mut engine = Engine {
             data: Arc::new(data),
             tables,
@@ -144,7 +146,7 @@ impl Engine {
             options,
             table_functions: Vec::new(),
             text_weights,
-            pair_tokens: Arc::new(pair_tokens),
+            pair_tokens,
             user_tables: Arc::new(user_tables),
         };
         let ctx = engine.session()?;

@@ -107,14 +107,10 @@ mod tests {
         found
     }
 
-    #[tokio::test]
-    async fn the_saved_tokens_are_read_by_the_next_engine() {
-        let dir = tempfile::tempdir().unwrap();
-        let location = dir.path().to_str().unwrap();
-        let saved = dir.path().join(SAVED_PAIR_TOKENS_FILE);
-        let first = Engine::open(location).await.unwrap();
+    /// Inserts `DUTIES` into `org_duty`.
+    async fn insert_duties(engine: &Engine) {
         let session =
-            Session::new(&first, Settings::default(), SessionIdentity::default()).unwrap();
+            Session::new(engine, Settings::default(), SessionIdentity::default()).unwrap();
         let rows: Vec<String> = DUTIES
             .iter()
             .enumerate()
@@ -128,6 +124,59 @@ mod tests {
             ))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn counting_the_corpus_leaves_its_texts_tokenised_for_similar_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().to_str().unwrap();
+        let saved = dir.path().join(SAVED_PAIR_TOKENS_FILE);
+        let first = Engine::open(location).await.unwrap();
+        insert_duties(&first).await;
+        let expected = pairs(&first).await;
+        drop(first);
+        // Without saved counts or tokens, opening counts the duty texts
+        // and keeps (and saves) their tokens: before any join.
+        std::fs::remove_file(&saved).unwrap();
+        std::fs::remove_file(dir.path().join(crate::text_corpus::SAVED_COUNTS_FILE)).unwrap();
+        let engine = Engine::open(location).await.unwrap();
+        assert_eq!(
+            engine.corpus_weights().last_count(),
+            Some(crate::text_corpus::CountKind::Whole)
+        );
+        assert!(saved.exists());
+        assert_eq!(engine.similar_pairs_texts_held(), DUTIES.len());
+        // The join tokenises nothing more, and its pairs are the same.
+        assert_eq!(pairs(&engine).await, expected);
+        assert_eq!(engine.similar_pairs_texts_held(), DUTIES.len());
+        // An append is counted with its texts kept too.
+        let session =
+            Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
+        session
+            .run_one(
+                "INSERT INTO org_duty (duty_id, org_id, version_year, seq, duty_text, valid_from) \
+                 VALUES (100, 2, 2024, 1, '负责全市档案监督管理', DATE '2024-01-01')",
+            )
+            .await
+            .unwrap();
+        session
+            .run_one("SELECT func_similarity('档案', '档案馆')")
+            .await
+            .unwrap();
+        assert_eq!(
+            engine.corpus_weights().last_count(),
+            Some(crate::text_corpus::CountKind::Added { documents: 1 })
+        );
+        assert_eq!(engine.similar_pairs_texts_held(), DUTIES.len() + 1);
+    }
+
+    #[tokio::test]
+    async fn the_saved_tokens_are_read_by_the_next_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().to_str().unwrap();
+        let saved = dir.path().join(SAVED_PAIR_TOKENS_FILE);
+        let first = Engine::open(location).await.unwrap();
+        insert_duties(&first).await;
         assert!(!saved.exists());
         let expected = pairs(&first).await;
         assert!(expected.len() >= 2, "{expected:?}");

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bianzhi_catalog::live_table::{LiveDeltaTable, PinnedVersion, Since};
-use bianzhi_udfs::text::{func_similarity_with_weights, SharedTokenWeights, TokenWeights};
+use bianzhi_udfs::text::{
+    func_similarity_with_weights, PairTokenMemo, SharedTokenWeights, TokenWeights,
+};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
@@ -55,6 +57,10 @@ pub struct CorpusWeights {
     tables: [Option<Arc<LiveDeltaTable>>; CORPUS_TABLES.len()],
     root: Url,
     runtime: Arc<RuntimeEnv>,
+    /// `similar_pairs`' tokenised texts: counting tokenises through it, so
+    /// that the corpus's texts are not segmented again by a later join
+    /// over them, nor the texts it holds by the count.
+    pair_tokens: Arc<PairTokenMemo>,
     /// What the weights in place were counted from; `None` before the
     /// first count. Held while counting, so concurrent statements wait for
     /// one count.
@@ -92,12 +98,14 @@ impl CorpusWeights {
         tables: [Option<Arc<LiveDeltaTable>>; CORPUS_TABLES.len()],
         root: Url,
         runtime: Arc<RuntimeEnv>,
+        pair_tokens: Arc<PairTokenMemo>,
     ) -> Self {
         Self {
             shared: Arc::default(),
             tables,
             root,
             runtime,
+            pair_tokens,
             counted: Mutex::new(None),
             last_count: std::sync::Mutex::new(None),
         }
@@ -189,8 +197,15 @@ impl CorpusWeights {
                     }
                 };
                 let header = now.header();
+                let pair_tokens = Arc::clone(&self.pair_tokens);
                 tokio::task::spawn_blocking(move || {
-                    count_and_save(&texts, earlier_weights.as_deref(), path, &header)
+                    count_and_save(
+                        &texts,
+                        earlier_weights.as_deref(),
+                        path,
+                        &header,
+                        &pair_tokens,
+                    )
                 })
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?
@@ -325,16 +340,18 @@ async fn corpus_texts(
     Ok(texts)
 }
 
-/// The document frequencies of `texts` on all cores, added to `earlier`'s
-/// when given, and saved at `path` under `header`. Saving is best effort: a
-/// read-only directory only costs the next open a count.
+/// The document frequencies of `texts` on all cores (tokenised through
+/// `pair_tokens`), added to `earlier`'s when given, and saved at `path`
+/// under `header`. Saving is best effort: a read-only directory only costs
+/// the next open a count.
 fn count_and_save(
     texts: &[ArrayRef],
     earlier: Option<&TokenWeights>,
     path: Option<PathBuf>,
     header: &str,
+    pair_tokens: &PairTokenMemo,
 ) -> (Arc<TokenWeights>, CountKind) {
-    let counted = count_documents(texts);
+    let counted = count_documents(texts, pair_tokens);
     let (weights, kind) = match earlier {
         Some(earlier) => {
             let mut weights = earlier.clone();
@@ -400,35 +417,26 @@ fn save_counts(path: &Path, header: &str, weights: &TokenWeights) {
     }
 }
 
-fn count_documents(columns: &[ArrayRef]) -> TokenWeights {
+fn count_documents(columns: &[ArrayRef], pair_tokens: &PairTokenMemo) -> TokenWeights {
     // Duty clauses repeat (one template in every district's 三定): each
     // distinct text is tokenised once and counted as often as it occurs.
-    let mut occurrences: HashMap<&str, u64> = HashMap::new();
+    // In the order first met, so that the tokens are kept (and saved) in
+    // the same order from one count to the next.
+    let mut positions: HashMap<&str, usize> = HashMap::new();
+    let mut distinct: Vec<(&str, u64)> = Vec::new();
     for column in columns {
         let texts = column.as_string::<i32>();
         for row in (0..texts.len()).filter(|&row| texts.is_valid(row)) {
-            *occurrences.entry(texts.value(row)).or_default() += 1;
+            let text = texts.value(row);
+            let position = *positions.entry(text).or_insert_with(|| {
+                distinct.push((text, 0));
+                distinct.len() - 1
+            });
+            distinct[position].1 += 1;
         }
     }
-    let distinct: Vec<(&str, u64)> = occurrences.into_iter().collect();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = distinct.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let counters: Vec<_> = distinct
-            .chunks(chunk)
-            .map(|share| {
-                scope.spawn(move || TokenWeights::from_distinct_texts(share.iter().copied()))
-            })
-            .collect();
-        let mut weights = TokenWeights::uniform();
-        for counter in counters {
-            match counter.join() {
-                Ok(counted) => weights.merge(&counted),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        weights
-    })
+    pair_tokens.count_documents(&distinct, threads)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 use datafusion_macros::user_doc;
 
 use super::normalize::{counted, pack_bigram, NormalizedText};
-use super::support::{evaluate, map_string_pairs, string_argument, string_pair};
+use super::support::{evaluate, map_string_pairs_once_per_text, string_argument, string_pair};
 use super::token_weights::{SharedTokenWeights, TokenWeights};
 
 #[user_doc(
@@ -138,7 +138,7 @@ impl ScalarUDFImpl for FuncSimilarityFunc {
         let (left, right) = string_pair("func_similarity", &args.args)?;
         let weights = self.weights.current();
         evaluate(&args.args, args.number_rows, |rows| {
-            let scores = map_string_pairs(
+            let scores = map_string_pairs_once_per_text(
                 &left,
                 &right,
                 rows,

@@ -10,7 +10,7 @@ use arrow::array::{
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type};
 use datafusion::common::types::{logical_float64, logical_int64, logical_string, NativeType};
-use datafusion::common::{internal_err, Result, ScalarValue};
+use datafusion::common::{internal_err, HashMap, Result, ScalarValue};
 use datafusion::logical_expr::{Coercion, ColumnarValue, TypeSignatureClass};
 
 /// Any string argument (Utf8, LargeUtf8, Utf8View, dictionary of those, NULL).
@@ -185,11 +185,11 @@ pub(crate) fn string_pair(
 /// Applies `combine` to every row where both strings are present (a NULL
 /// side gives `None`). Each side goes through `prepare` first; a literal
 /// side is prepared once for the whole batch, not once per row.
-pub(crate) fn map_string_pairs<P, T>(
-    left: &StringOperand,
-    right: &StringOperand,
+pub(crate) fn map_string_pairs<'a, P, T>(
+    left: &'a StringOperand,
+    right: &'a StringOperand,
     number_rows: usize,
-    mut prepare: impl FnMut(&str) -> P,
+    mut prepare: impl FnMut(&'a str) -> P,
     mut combine: impl FnMut(&P, &P) -> T,
 ) -> Vec<Option<T>> {
     if left.literal() == Some(None) || right.literal() == Some(None) {
@@ -224,11 +224,88 @@ pub(crate) fn map_string_pairs<P, T>(
     results
 }
 
+/// `map_string_pairs` for a costly `prepare` (segmenting a text): each
+/// distinct text of the batch is prepared once, however many rows hold it,
+/// as the rows of a join or of a cross product of clauses do. Looking a
+/// text up costs a hash of it, little beside segmenting it.
+pub(crate) fn map_string_pairs_once_per_text<P, T>(
+    left: &StringOperand,
+    right: &StringOperand,
+    number_rows: usize,
+    mut prepare: impl FnMut(&str) -> P,
+    mut combine: impl FnMut(&P, &P) -> T,
+) -> Vec<Option<T>> {
+    let mut prepared: Vec<P> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let pairs = map_string_pairs(
+        left,
+        right,
+        number_rows,
+        |text| {
+            *seen.entry(text).or_insert_with(|| {
+                prepared.push(prepare(text));
+                prepared.len() - 1
+            })
+        },
+        |&left, &right| (left, right),
+    );
+    pairs
+        .into_iter()
+        .map(|pair| pair.map(|(left, right)| combine(&prepared[left], &prepared[right])))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::array::Int32Array;
 
     use super::*;
+
+    #[test]
+    fn each_distinct_text_is_prepared_once() {
+        let left = StringOperand::Utf8(StringArray::from(vec![
+            Some("ab"),
+            Some("ab"),
+            None,
+            Some("xyz"),
+            Some("ab"),
+        ]));
+        let right = StringOperand::Utf8(StringArray::from(vec![
+            Some("xyz"),
+            Some("ab"),
+            Some("ab"),
+            None,
+            Some("q"),
+        ]));
+        let mut prepared = Vec::new();
+        let results = map_string_pairs_once_per_text(
+            &left,
+            &right,
+            5,
+            |text| {
+                prepared.push(text.to_owned());
+                text.len()
+            },
+            |left, right| left * 10 + right,
+        );
+        assert_eq!(results, vec![Some(23), Some(22), None, None, Some(21)]);
+        assert_eq!(prepared, vec!["ab", "xyz", "q"]);
+        // A literal side is one text too.
+        let literal = StringOperand::Literal(Some("ab".to_owned()));
+        let mut calls = 0;
+        let results = map_string_pairs_once_per_text(
+            &literal,
+            &right,
+            5,
+            |text| {
+                calls += 1;
+                text.len()
+            },
+            |left, right| left + right,
+        );
+        assert_eq!(results, vec![Some(5), Some(4), Some(4), None, Some(3)]);
+        assert_eq!(calls, 3);
+    }
 
     #[test]
     fn literal_side_is_prepared_once() {

@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
 use datafusion_macros::user_doc;
 
 use super::normalize::{shared_count, NormalizedText};
-use super::support::{evaluate, map_string_pairs, string_argument, StringOperand};
+use super::support::{evaluate, map_string_pairs_once_per_text, string_argument, StringOperand};
 
 #[user_doc(
     doc_section(label = "Text Functions"),
@@ -204,7 +204,7 @@ pub(crate) fn text_sim(
         Some(None) => Ok(Float64Array::new_null(number_rows)),
         Some(Some(method)) => {
             let method = SimilarityMethod::parse_or_error(method)?;
-            let scores = map_string_pairs(
+            let scores = map_string_pairs_once_per_text(
                 left,
                 right,
                 number_rows,

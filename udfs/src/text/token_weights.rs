@@ -81,6 +81,20 @@ impl TokenWeights {
         weights
     }
 
+    /// Counts made elsewhere: `documents` documents, and how many of them
+    /// hold each bigram (packed) and each word.
+    pub(crate) fn from_document_frequencies(
+        documents: u64,
+        bigram_documents: HashMap<u64, u64>,
+        word_documents: HashMap<String, u64>,
+    ) -> Self {
+        Self {
+            documents,
+            bigram_documents,
+            word_documents,
+        }
+    }
+
     /// Counts one more document.
     pub fn add_text(&mut self, text: &str) {
         self.add_copies(text, 1);

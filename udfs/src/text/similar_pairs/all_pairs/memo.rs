@@ -107,6 +107,27 @@ impl PairTokenMemo {
         store
     }
 
+    /// The document frequencies of a corpus, given each distinct text once
+    /// with how often it occurs: what [`TokenWeights::from_distinct_texts`]
+    /// counts, with the texts tokenised through the memo on `threads`
+    /// threads. Texts it holds are not segmented again, and the others are
+    /// kept (and saved by the memo's rule), so that a later `similar_pairs`
+    /// over the corpus's texts finds them tokenised: an engine counts its
+    /// corpus (the duty texts) when it opens after a change.
+    pub fn count_documents(&self, texts: &[(&str, u64)], threads: usize) -> TokenWeights {
+        let mut store = self.lock();
+        let distinct: Vec<&str> = texts.iter().map(|&(text, _)| text).collect();
+        let entries = store.entries_of(&distinct, threads);
+        let weights = store.document_frequencies(
+            entries
+                .iter()
+                .zip(texts)
+                .map(|(&entry, &(_, occurrences))| (entry, occurrences)),
+        );
+        self.after_call(&mut store);
+        weights
+    }
+
     /// After a call: empties a store past its limit, and saves one that
     /// gained many texts since it was saved or read.
     pub(super) fn after_call(&self, store: &mut TokenStore) {
@@ -344,6 +365,43 @@ impl TokenStore {
         }
     }
 
+    /// Document frequencies over `entries`, each counted as that many
+    /// documents. As [`TokenWeights`] counts them: a text is a document
+    /// when it has a bigram (its bigrams come first), and each of its
+    /// distinct tokens occurs in it once.
+    fn document_frequencies(&self, entries: impl Iterator<Item = (u32, u64)>) -> TokenWeights {
+        let mut frequencies = vec![0u64; self.vocabulary.len()];
+        let mut documents = 0;
+        for (entry, occurrences) in entries {
+            let (tokens, _) = self.entry(entry);
+            let has_bigram = tokens.first().is_some_and(|&token| {
+                matches!(self.vocabulary[token as usize], StoredToken::Bigram(_))
+            });
+            if !has_bigram || occurrences == 0 {
+                continue;
+            }
+            documents += occurrences;
+            for &token in tokens {
+                frequencies[token as usize] += occurrences;
+            }
+        }
+        let (mut bigrams, mut words) = (HashMap::new(), HashMap::new());
+        for (token, &frequency) in self.vocabulary.iter().zip(&frequencies) {
+            if frequency == 0 {
+                continue;
+            }
+            match token {
+                StoredToken::Bigram(bigram) => {
+                    bigrams.insert(*bigram, frequency);
+                }
+                StoredToken::Word(word) => {
+                    words.insert(word.to_string(), frequency);
+                }
+            }
+        }
+        TokenWeights::from_document_frequencies(documents, bigrams, words)
+    }
+
     /// Empties the store when it holds more than its limit of tokens.
     pub(super) fn keep_within_limit(&mut self) {
         if self.tokens.len() > STORE_TOKEN_LIMIT {
@@ -390,6 +448,52 @@ mod tests {
             })
             .collect();
         assert_eq!(spelled(&store), expected);
+    }
+
+    #[test]
+    fn documents_counted_through_the_memo_equal_the_corpus_counts() {
+        // Repeats, a one-character text (the character is its bigram),
+        // Traditional script, and texts without tokens (punctuation only,
+        // empty), which are no documents.
+        let corpus: Vec<(&str, u64)> = vec![
+            ("负责全市道路交通安全管理工作", 3),
+            ("組織實施道路交通秩序管理", 1),
+            ("组织实施道路交通秩序管理", 2),
+            ("交", 4),
+            ("，。", 2),
+            ("", 1),
+            ("承办市政府交办的其他事项", 1),
+        ];
+        let expected = TokenWeights::from_distinct_texts(corpus.iter().copied());
+        assert_eq!(expected.documents(), 3 + 1 + 2 + 4 + 1);
+        let memo = PairTokenMemo::new();
+        assert_eq!(memo.count_documents(&corpus, 2), expected);
+        assert_eq!(memo.texts(), corpus.len());
+        // Again through a memo holding some of the texts and others: the
+        // same counts, and only the new texts are added.
+        let memo = PairTokenMemo::new();
+        memo.lock()
+            .entries_of(&["组织实施道路交通秩序管理", "负责全市档案工作", "交"], 1);
+        assert_eq!(memo.count_documents(&corpus, 3), expected);
+        assert_eq!(memo.texts(), corpus.len() + 1);
+        assert_eq!(
+            memo.count_documents(&[], 2),
+            TokenWeights::uniform(),
+            "no texts, no documents"
+        );
+        // A wider corpus, against the counts of every text one by one.
+        let corpus: Vec<(&str, u64)> = crate::text::func_similarity::tests::DUTY_CLAUSES
+            .iter()
+            .enumerate()
+            .map(|(index, &text)| (text, index as u64 % 3 + 1))
+            .collect();
+        assert!(corpus.len() > 20);
+        let one_by_one = TokenWeights::from_texts(
+            corpus
+                .iter()
+                .flat_map(|&(text, copies)| std::iter::repeat_n(text, copies as usize)),
+        );
+        assert_eq!(PairTokenMemo::new().count_documents(&corpus, 2), one_by_one);
     }
 
     #[test]
