@@ -224,35 +224,67 @@ pub(crate) fn map_string_pairs<'a, P, T>(
     results
 }
 
+/// How many prepared texts `map_string_pairs_once_per_text` keeps at
+/// most: both sides of a default batch (8,192 rows), so that such a batch
+/// is never cleared, while a larger one (an in-memory table's) holds about
+/// 20 MB of a duty text's tokens at most.
+const PREPARED_TEXTS_KEPT: usize = 2 * 8192;
+
 /// `map_string_pairs` for a costly `prepare` (segmenting a text): each
 /// distinct text of the batch is prepared once, however many rows hold it,
 /// as the rows of a join or of a cross product of clauses do. Looking a
-/// text up costs a hash of it, little beside segmenting it.
+/// text up costs a hash of it, little beside segmenting it. Past
+/// `kept` prepared texts, those kept are dropped and the rows go on.
 pub(crate) fn map_string_pairs_once_per_text<P, T>(
     left: &StringOperand,
     right: &StringOperand,
     number_rows: usize,
-    mut prepare: impl FnMut(&str) -> P,
-    mut combine: impl FnMut(&P, &P) -> T,
+    prepare: impl FnMut(&str) -> P,
+    combine: impl FnMut(&P, &P) -> T,
 ) -> Vec<Option<T>> {
-    let mut prepared: Vec<P> = Vec::new();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    let pairs = map_string_pairs(
+    map_string_pairs_keeping(
         left,
         right,
         number_rows,
-        |text| {
+        PREPARED_TEXTS_KEPT,
+        prepare,
+        combine,
+    )
+}
+
+fn map_string_pairs_keeping<P, T>(
+    left: &StringOperand,
+    right: &StringOperand,
+    number_rows: usize,
+    kept: usize,
+    mut prepare: impl FnMut(&str) -> P,
+    mut combine: impl FnMut(&P, &P) -> T,
+) -> Vec<Option<T>> {
+    if left.literal() == Some(None) || right.literal() == Some(None) {
+        return (0..number_rows).map(|_| None).collect();
+    }
+    let mut prepared: Vec<P> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut results = Vec::with_capacity(number_rows);
+    for row in 0..number_rows {
+        let (Some(left_text), Some(right_text)) = (left.get(row), right.get(row)) else {
+            results.push(None);
+            continue;
+        };
+        if prepared.len() + 2 > kept.max(2) {
+            prepared.clear();
+            seen.clear();
+        }
+        let mut index_of = |text| {
             *seen.entry(text).or_insert_with(|| {
                 prepared.push(prepare(text));
                 prepared.len() - 1
             })
-        },
-        |&left, &right| (left, right),
-    );
-    pairs
-        .into_iter()
-        .map(|pair| pair.map(|(left, right)| combine(&prepared[left], &prepared[right])))
-        .collect()
+        };
+        let (left_index, right_index) = (index_of(left_text), index_of(right_text));
+        results.push(Some(combine(&prepared[left_index], &prepared[right_index])));
+    }
+    results
 }
 
 #[cfg(test)]
@@ -305,6 +337,22 @@ mod tests {
         );
         assert_eq!(results, vec![Some(5), Some(4), Some(4), None, Some(3)]);
         assert_eq!(calls, 3);
+        // Keeping at most two prepared texts: the same results, with texts
+        // prepared again after each clearing.
+        let mut prepared = Vec::new();
+        let results = map_string_pairs_keeping(
+            &left,
+            &right,
+            5,
+            2,
+            |text| {
+                prepared.push(text.to_owned());
+                text.len()
+            },
+            |left, right| left * 10 + right,
+        );
+        assert_eq!(results, vec![Some(23), Some(22), None, None, Some(21)]);
+        assert_eq!(prepared, vec!["ab", "xyz", "ab", "ab", "q"]);
     }
 
     #[test]
