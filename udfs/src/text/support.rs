@@ -185,11 +185,11 @@ pub(crate) fn string_pair(
 /// Applies `combine` to every row where both strings are present (a NULL
 /// side gives `None`). Each side goes through `prepare` first; a literal
 /// side is prepared once for the whole batch, not once per row.
-pub(crate) fn map_string_pairs<'a, P, T>(
-    left: &'a StringOperand,
-    right: &'a StringOperand,
+pub(crate) fn map_string_pairs<P, T>(
+    left: &StringOperand,
+    right: &StringOperand,
     number_rows: usize,
-    mut prepare: impl FnMut(&'a str) -> P,
+    mut prepare: impl FnMut(&str) -> P,
     mut combine: impl FnMut(&P, &P) -> T,
 ) -> Vec<Option<T>> {
     if left.literal() == Some(None) || right.literal() == Some(None) {
@@ -234,7 +234,8 @@ const PREPARED_TEXTS_KEPT: usize = 2 * 8192;
 /// distinct text of the batch is prepared once, however many rows hold it,
 /// as the rows of a join or of a cross product of clauses do. Looking a
 /// text up costs a hash of it, little beside segmenting it. Past
-/// `kept` prepared texts, those kept are dropped and the rows go on.
+/// [`PREPARED_TEXTS_KEPT`] prepared texts, those kept are dropped and the
+/// rows go on.
 pub(crate) fn map_string_pairs_once_per_text<P, T>(
     left: &StringOperand,
     right: &StringOperand,
@@ -252,6 +253,7 @@ pub(crate) fn map_string_pairs_once_per_text<P, T>(
     )
 }
 
+/// `map_string_pairs_once_per_text` keeping at most `kept` prepared texts.
 fn map_string_pairs_keeping<P, T>(
     left: &StringOperand,
     right: &StringOperand,
