@@ -7,7 +7,9 @@
 //! saved beside the tables and read back at the next open while the
 //! tables' Delta versions and the tokenizer are the ones they were counted
 //! from; and after commits that only added data files (appends), only the
-//! added files' rows are counted and added to them.
+//! added files' rows are counted and added to them. Texts are tokenised
+//! through `similar_pairs`' token memo: those it holds are not segmented
+//! again, and the others are kept for a later join over them.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

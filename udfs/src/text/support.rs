@@ -311,17 +311,23 @@ mod tests {
             None,
             Some("q"),
         ]));
-        let mut prepared = Vec::new();
-        let results = map_string_pairs_once_per_text(
-            &left,
-            &right,
-            5,
-            |text| {
-                prepared.push(text.to_owned());
-                text.len()
-            },
-            |left, right| left * 10 + right,
-        );
+        // Which texts each run prepares, in order.
+        let run = |kept: usize| {
+            let mut prepared = Vec::new();
+            let results = map_string_pairs_keeping(
+                &left,
+                &right,
+                5,
+                kept,
+                |text| {
+                    prepared.push(text.to_owned());
+                    text.len()
+                },
+                |left, right| left * 10 + right,
+            );
+            (results, prepared)
+        };
+        let (results, prepared) = run(PREPARED_TEXTS_KEPT);
         assert_eq!(results, vec![Some(23), Some(22), None, None, Some(21)]);
         assert_eq!(prepared, vec!["ab", "xyz", "q"]);
         // A literal side is one text too.
@@ -341,18 +347,7 @@ mod tests {
         assert_eq!(calls, 3);
         // Keeping at most two prepared texts: the same results, with texts
         // prepared again after each clearing.
-        let mut prepared = Vec::new();
-        let results = map_string_pairs_keeping(
-            &left,
-            &right,
-            5,
-            2,
-            |text| {
-                prepared.push(text.to_owned());
-                text.len()
-            },
-            |left, right| left * 10 + right,
-        );
+        let (results, prepared) = run(2);
         assert_eq!(results, vec![Some(23), Some(22), None, None, Some(21)]);
         assert_eq!(prepared, vec!["ab", "xyz", "ab", "ab", "q"]);
     }
