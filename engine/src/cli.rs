@@ -604,6 +604,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let data_dir = config.data_dir.clone();
     let monitor_every = config.monitor_every;
     let server = Server::bind(engine.clone(), config).await?;
+    // An analyst's first 職能交叉 join should not wait for the tokens file.
+    let _reading = engine.read_saved_pair_tokens_in_background();
     let address = server.local_addr();
     let user = if trust { "analyst" } else { "<user>" };
     let ssl = if server.tls_enabled() {

@@ -62,7 +62,7 @@ pub struct Engine {
     text_weights: Arc<CorpusWeights>,
     /// Texts `similar_pairs` has tokenised, kept for its later calls in any
     /// session.
-    pair_tokens: Arc<PairTokenMemo>,
+    pub(crate) pair_tokens: Arc<PairTokenMemo>,
     /// The Delta tables `CREATE TABLE` made.
     user_tables: Arc<UserTables>,
 }
@@ -224,6 +224,26 @@ impl Engine {
     /// later calls in any session of this engine.
     pub fn similar_pairs_texts_held(&self) -> usize {
         self.pair_tokens.texts()
+    }
+
+    /// Reads `similar_pairs`' saved tokens on a thread of its own, if no
+    /// call has read them yet. A server does this as it starts, so that its
+    /// first join finds the texts tokenised in memory rather than reading
+    /// the file then (0.1 s at 100,000 texts, 0.8 s at a million), at the
+    /// price of holding them from the start. `None` if the thread could not
+    /// be started (the first call then reads them, as without this).
+    pub fn read_saved_pair_tokens_in_background(&self) -> Option<std::thread::JoinHandle<()>> {
+        let memo = Arc::clone(&self.pair_tokens);
+        let started = std::thread::Builder::new()
+            .name("bianzhi-pair-tokens".to_string())
+            .spawn(move || memo.read_saved());
+        match started {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                tracing::warn!(%error, "could not start reading the saved similar_pairs tokens");
+                None
+            }
+        }
     }
 
     /// The corpus weights every session of this engine scores with.

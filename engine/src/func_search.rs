@@ -12,7 +12,6 @@
 //! tables (`SAVED_INDEX_FILE`) and read by the next engine's first search,
 //! which brings it up to date the same way.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,7 +31,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use tokio::sync::Mutex;
 
-use crate::export::AtomicFile;
+use crate::checked_file::{checked_contents, save_checked};
 use crate::saved_versions::TableVersions;
 
 /// The tables the documents come from; a new version of any rebuilds the index.
@@ -299,6 +298,7 @@ async fn read_saved_index(path: &Path) -> Option<Built> {
     let bytes = tokio::fs::read(path).await.ok()?;
     let started = std::time::Instant::now();
     let (from, corpus) = tokio::task::spawn_blocking(move || -> std::result::Result<_, String> {
+        let bytes = checked_contents(bytes).map_err(|error| error.to_string())?;
         let Some(rest) = bytes.strip_prefix(SAVED_INDEX_MAGIC.as_bytes()) else {
             return Err("not a saved func_search index".to_string());
         };
@@ -330,14 +330,16 @@ async fn read_saved_index(path: &Path) -> Option<Built> {
 }
 
 /// Saves `corpus` under `header` at `path`, whole or not at all (an
-/// [`AtomicFile`]); whether it was saved. Best effort: a directory that
+/// `AtomicFile`) and with a checksum (`checked_file`); whether it was saved. Best effort: a directory that
 /// cannot be written to only costs the next engine a build.
 fn save_index(path: &Path, header: &str, corpus: &SearchCorpus) -> bool {
-    let saved = AtomicFile::write_whole(path, |file| {
+    let saved = save_checked(path, |file| {
         file.write_all(SAVED_INDEX_MAGIC.as_bytes())?;
         file.write_all(header.as_bytes())?;
         file.write_all(b"\n")?;
-        corpus.write_saved(file).map_err(std::io::Error::other)
+        corpus
+            .write_saved(&mut &mut *file)
+            .map_err(std::io::Error::other)
     });
     match saved {
         Ok(()) => true,
@@ -577,10 +579,26 @@ mod tests {
         assert_eq!(searches(&index, &session).await, appended);
         assert_eq!(tokenised(&index).await, Some(5));
         assert_eq!(std::fs::read(&saved).unwrap().len(), bytes.len());
-        let at = bytes.windows(10).position(|w| w == b"tokenizer ").unwrap() + 10;
-        let mut other = bytes.clone();
+        // One bit flipped in the middle: not used, built again.
+        let mut flipped = bytes.clone();
+        flipped[bytes.len() / 2] ^= 0x10;
+        std::fs::write(&saved, &flipped).unwrap();
+        let (_engine, session, index) = open_saving(location).await;
+        assert_eq!(searches(&index, &session).await, appended);
+        assert_eq!(tokenised(&index).await, Some(5));
+        let rebuilt = std::fs::read(&saved).unwrap();
+        assert_eq!(rebuilt.len(), bytes.len());
+        assert!(crate::checked_file::checked_contents(rebuilt).is_ok());
+        // Another tokenizer's, with its checksum right.
+        let contents = crate::checked_file::checked_contents(bytes.clone()).unwrap();
+        let at = contents
+            .windows(10)
+            .position(|w| w == b"tokenizer ")
+            .unwrap()
+            + 10;
+        let mut other = contents.clone();
         other[at..at + 16].copy_from_slice(b"0000000000000000");
-        std::fs::write(&saved, &other).unwrap();
+        std::fs::write(&saved, crate::checked_file::with_trailer(&other)).unwrap();
         let (_engine, session, index) = open_saving(location).await;
         assert_eq!(searches(&index, &session).await, appended);
         assert_eq!(tokenised(&index).await, Some(5));

@@ -2,6 +2,7 @@
 //! session with the 机构编制 tables and functions), the script runner and the
 //! PostgreSQL wire server behind the `bianzhi` command.
 
+mod checked_file;
 pub mod distinct_scans;
 pub mod domain_schema;
 pub mod engine;

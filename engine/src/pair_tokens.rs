@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bianzhi_udfs::text::{PairTokenMemo, SavedPairTokens};
 
-use crate::export::AtomicFile;
+use crate::checked_file::{checked_contents, save_checked};
 
 /// The file in a local data directory's root holding the tokens.
 pub const SAVED_PAIR_TOKENS_FILE: &str = ".bianzhi_pair_tokens";
@@ -29,9 +29,9 @@ pub(crate) fn memo_saved_in(root: Option<&Path>) -> PairTokenMemo {
     }
 }
 
-/// The saved tokens as a file, replaced whole (an [`AtomicFile`]). Best
-/// effort both ways: a file that cannot be read or written only costs
-/// tokenising again.
+/// The saved tokens as a file, replaced whole and ending with a checksum
+/// (`checked_file`). Best effort both ways: a file that cannot be read or
+/// written, or is damaged, only costs tokenising again.
 #[derive(Debug)]
 struct PairTokensFile {
     path: PathBuf,
@@ -39,18 +39,25 @@ struct PairTokensFile {
 
 impl SavedPairTokens for PairTokensFile {
     fn read(&self) -> Option<Vec<u8>> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => Some(bytes),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
             Err(error) => {
                 tracing::warn!(path = %self.path.display(), %error, "could not read the saved similar_pairs tokens");
+                return None;
+            }
+        };
+        match checked_contents(bytes) {
+            Ok(contents) => Some(contents),
+            Err(error) => {
+                tracing::warn!(path = %self.path.display(), %error, "saved similar_pairs tokens damaged; tokenising again");
                 None
             }
         }
     }
 
     fn save(&self, write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>) -> bool {
-        match AtomicFile::write_whole(&self.path, |file| write(file)) {
+        match save_checked(&self.path, |file| write(file)) {
             Ok(()) => true,
             Err(error) => {
                 tracing::warn!(%error, "could not save the similar_pairs tokens");
@@ -66,6 +73,7 @@ mod tests {
     use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 
     use super::SAVED_PAIR_TOKENS_FILE;
+    use crate::checked_file::checked_contents;
     use crate::engine::Engine;
     use crate::session::{Output, Session};
     use crate::{SessionIdentity, Settings};
@@ -190,30 +198,50 @@ mod tests {
         assert_eq!(second.similar_pairs_texts_held(), DUTIES.len());
         assert_eq!(pairs(&second).await, expected);
         drop(second);
+        // Read ahead of any call, as a server does at its start.
+        let third = Engine::open(location).await.unwrap();
+        assert!(!third.pair_tokens.saved_read());
+        let reading = third.read_saved_pair_tokens_in_background().unwrap();
+        reading.join().unwrap();
+        assert!(third.pair_tokens.saved_read());
+        assert_eq!(third.similar_pairs_texts_held(), DUTIES.len());
+        assert_eq!(pairs(&third).await, expected);
+        drop(third);
 
         // Damaged, or of another tokenizer: not used, the pairs are still
-        // right, and the file is written anew.
+        // right, and the file is written anew. The readers' own checks are
+        // reached with the checksum made right again; a changed number
+        // still in range (a token counted twice) only the checksum finds.
         let bytes = std::fs::read(&saved).unwrap();
-        let magic_end = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
-        let mut other_tokenizer = bytes.clone();
+        let contents = checked_contents(bytes.clone()).unwrap();
+        let sealed = |contents: &[u8]| crate::checked_file::with_trailer(contents);
+        let magic_end = contents.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let mut other_tokenizer = contents.clone();
         other_tokenizer[magic_end] ^= 1;
-        // The file ends with the token count (u64), the tokens' ids and
+        // The contents end with the token count (u64), the tokens' ids and
         // their counts (u32 each).
-        let len = bytes.len();
+        let len = contents.len();
         let tokens = (1..len / 8)
-            .find(|&t| bytes[len - 8 * t - 8..len - 8 * t] == (t as u64).to_le_bytes())
+            .find(|&t| contents[len - 8 * t - 8..len - 8 * t] == (t as u64).to_le_bytes())
             .unwrap();
-        let mut out_of_range = bytes.clone();
+        let mut out_of_range = contents.clone();
         let last_id = len - 4 * tokens - 4;
         out_of_range[last_id..last_id + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-        let mut counted_zero = bytes.clone();
+        let mut counted_zero = contents.clone();
         counted_zero[len - 4..].copy_from_slice(&0u32.to_le_bytes());
+        let mut counted_twice = bytes.clone();
+        counted_twice[len - 4..len].copy_from_slice(&2u32.to_le_bytes());
         for (case, damaged) in [
             ("truncated", bytes[..bytes.len() / 2].to_vec()),
-            ("other tokenizer", other_tokenizer),
-            ("a token id out of range", out_of_range),
-            ("a token counted 0 times", counted_zero),
-            ("bytes after the end", [bytes.clone(), vec![0]].concat()),
+            ("other tokenizer", sealed(&other_tokenizer)),
+            ("a token id out of range", sealed(&out_of_range)),
+            ("a token counted 0 times", sealed(&counted_zero)),
+            (
+                "bytes after the end",
+                sealed(&[contents.clone(), vec![0]].concat()),
+            ),
+            ("a token counted twice, checksum not", counted_twice),
+            ("the format before checksums", contents.clone()),
         ] {
             std::fs::write(&saved, &damaged).unwrap();
             let engine = Engine::open(location).await.unwrap();

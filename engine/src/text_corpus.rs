@@ -11,7 +11,6 @@
 //! through `similar_pairs`' token memo: those it holds are not segmented
 //! again, and the others are kept for a later join over them.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,7 +32,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::export::AtomicFile;
+use crate::checked_file::{checked_contents, save_checked};
 use crate::saved_versions::TableVersions;
 
 /// The tables the corpus is read from, whose versions key the saved counts.
@@ -390,7 +389,18 @@ impl Counted {
 /// The counts saved at `path` and what they were counted from, if they are
 /// there, readable and of this tokenizer.
 async fn read_saved_counts(path: &Path) -> Option<Counted> {
-    let text = tokio::fs::read_to_string(path).await.ok()?;
+    let bytes = tokio::fs::read(path).await.ok()?;
+    let text = match checked_contents(bytes).map(String::from_utf8) {
+        Ok(Ok(text)) => text,
+        Ok(Err(error)) => {
+            tracing::warn!(path = %path.display(), %error, "saved corpus token counts unreadable; counting again");
+            return None;
+        }
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "saved corpus token counts damaged; counting again");
+            return None;
+        }
+    };
     match Counted::from_saved(&text) {
         Ok(Some(counted)) => Some(counted),
         Ok(None) => {
@@ -404,14 +414,15 @@ async fn read_saved_counts(path: &Path) -> Option<Counted> {
     }
 }
 
-/// Saves the counts under `header`, whole or not at all (an [`AtomicFile`]:
-/// written aside, then renamed over the old file).
+/// Saves the counts under `header`, whole or not at all (an `AtomicFile`:
+/// written aside, then renamed over the old file), with a checksum
+/// (`checked_file`).
 fn save_counts(path: &Path, header: &str, weights: &TokenWeights) {
     let Some(counts) = weights.to_counts_text() else {
         tracing::debug!("a corpus word holds a tab or line break; token counts not saved");
         return;
     };
-    let saved = AtomicFile::write_whole(path, |file| {
+    let saved = save_checked(path, |file| {
         file.write_all(format!("{header}\n{counts}").as_bytes())
     });
     if let Err(error) = saved {
@@ -454,6 +465,18 @@ mod tests {
     use crate::engine::Engine;
     use crate::session::{Output, Prepared, Session};
     use crate::{SessionIdentity, Settings};
+
+    /// The saved counts' text, checksum checked and taken off.
+    fn read_saved_text(path: &std::path::Path) -> String {
+        let bytes = crate::checked_file::checked_contents(std::fs::read(path).unwrap()).unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// Saves `text` as the counts, with a right checksum: an edit the
+    /// readers' own checks see.
+    fn write_saved_text(path: &std::path::Path, text: &str) {
+        std::fs::write(path, crate::checked_file::with_trailer(text.as_bytes())).unwrap();
+    }
 
     const PAIR: &str =
         "SELECT func_similarity('负责全市档案监督管理工作', '负责全市价格监督管理工作')";
@@ -758,7 +781,7 @@ mod tests {
             )
         );
         let saved = dir.path().join(SAVED_COUNTS_FILE);
-        let text = std::fs::read_to_string(&saved).unwrap();
+        let text = read_saved_text(&saved);
         assert!(text.contains("\nfiles\t2\nfile\t0\t"), "{text}");
         assert_eq!(
             counted_at_open(location).await,
@@ -773,7 +796,7 @@ mod tests {
         // to blindly.
         let start = text.find("\nfiles\t").unwrap();
         let end = text.find("\nbianzhi token counts").unwrap();
-        std::fs::write(&saved, format!("{}{}", &text[..start], &text[end..])).unwrap();
+        write_saved_text(&saved, &format!("{}{}", &text[..start], &text[end..]));
         assert_eq!(
             counted_at_open(location).await,
             (
@@ -781,7 +804,7 @@ mod tests {
                 TokenWeights::from_texts(&texts[..2])
             )
         );
-        std::fs::write(&saved, format!("{}{}", &text[..start], &text[end..])).unwrap();
+        write_saved_text(&saved, &format!("{}{}", &text[..start], &text[end..]));
         add_duty(location, 3, texts[2]).await;
         assert_eq!(
             counted_at_open(location).await,
@@ -790,15 +813,14 @@ mod tests {
 
         // Counts claiming a later version than the table has (its log put
         // back by hand) are not added to either.
-        let text = std::fs::read_to_string(&saved).unwrap();
+        let text = read_saved_text(&saved);
         let (first, rest) = text.split_once('\n').unwrap();
         let (tokenizer, versions) = first.split_once(" versions ").unwrap();
         let (_, power_item) = versions.split_once(' ').unwrap();
-        std::fs::write(
+        write_saved_text(
             &saved,
-            format!("{tokenizer} versions 99 {power_item}\n{rest}"),
-        )
-        .unwrap();
+            &format!("{tokenizer} versions 99 {power_item}\n{rest}"),
+        );
         assert_eq!(
             counted_at_open(location).await,
             (Some(CountKind::Whole), TokenWeights::from_texts(texts))
@@ -814,25 +836,34 @@ mod tests {
         let counted = Engine::open(location).await.unwrap().text_weights();
         assert_eq!(counted.documents(), 2);
         let saved = dir.path().join(SAVED_COUNTS_FILE);
-        let text = std::fs::read_to_string(&saved).unwrap();
+        let text = read_saved_text(&saved);
         assert_eq!(
             Engine::open(location).await.unwrap().text_weights(),
             counted
         );
         // What the next open takes is the saved file: an edit there shows.
-        std::fs::write(&saved, text.replacen("documents\t2", "documents\t7", 1)).unwrap();
+        write_saved_text(&saved, &text.replacen("documents\t2", "documents\t7", 1));
         assert_eq!(documents_at_open(location).await, 7);
         // A write (an append) makes a new table version: its row is counted
         // and added to the saved counts, edit included, and saved again.
         add_duty(location, 3, "负责全市价格工作").await;
         assert_eq!(documents_at_open(location).await, 8);
-        let text = std::fs::read_to_string(&saved).unwrap();
+        let text = read_saved_text(&saved);
         assert!(text.contains("\ndocuments\t8\n"), "{text}");
         // Unreadable counts are counted again, whole, not an error.
-        std::fs::write(&saved, text.replacen("documents\t8", "documents\tthree", 1)).unwrap();
+        write_saved_text(
+            &saved,
+            &text.replacen("documents\t8", "documents\tthree", 1),
+        );
         assert_eq!(documents_at_open(location).await, 3);
-        assert!(std::fs::read_to_string(&saved)
-            .unwrap()
-            .contains("\ndocuments\t3\n"));
+        assert!(read_saved_text(&saved).contains("\ndocuments\t3\n"));
+        // So are counts edited without their checksum (a flipped digit, as
+        // a damaged disk would give, reads as well as the right one).
+        let at = read_saved_text(&saved).find("documents\t3").unwrap() + "documents\t".len();
+        let mut bytes = std::fs::read(&saved).unwrap();
+        bytes[at] = b'7';
+        std::fs::write(&saved, bytes).unwrap();
+        assert_eq!(documents_at_open(location).await, 3);
+        assert!(read_saved_text(&saved).contains("\ndocuments\t3\n"));
     }
 }

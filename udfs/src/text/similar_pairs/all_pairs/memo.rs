@@ -64,6 +64,19 @@ impl PairTokenMemo {
         }
     }
 
+    /// Reads the saved tokens now if they have not been read yet (otherwise
+    /// the first use does): a server does this on a thread of its own as it
+    /// starts, so that its first join does not wait for the file.
+    pub fn read_saved(&self) {
+        drop(self.lock());
+    }
+
+    /// Whether the saved tokens have been read (or there were none to
+    /// read); asking does not read them.
+    pub fn saved_read(&self) -> bool {
+        self.store.lock().is_ok_and(|store| store.read_saved)
+    }
+
     /// How many distinct texts are held.
     pub fn texts(&self) -> usize {
         self.lock().len()
