@@ -866,4 +866,157 @@ mod tests {
         assert_eq!(documents_at_open(location).await, 3);
         assert!(read_saved_text(&saved).contains("\ndocuments\t3\n"));
     }
+
+    /// The data files `table`'s log holds live, their `add` actions in
+    /// the order added.
+    fn live_files(table: &std::path::Path) -> Vec<serde_json::Value> {
+        let mut commits: Vec<_> = std::fs::read_dir(table.join("_delta_log"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .collect();
+        commits.sort();
+        let mut live: Vec<serde_json::Value> = Vec::new();
+        for commit in commits {
+            for line in std::fs::read_to_string(commit).unwrap().lines() {
+                let action: serde_json::Value = serde_json::from_str(line).unwrap();
+                if let Some(removed) = action.get("remove") {
+                    live.retain(|add| add["path"] != removed["path"]);
+                }
+                if let Some(added) = action.get("add") {
+                    live.retain(|add| add["path"] != added["path"]);
+                    live.push(added.clone());
+                }
+            }
+        }
+        live
+    }
+
+    /// Hides `rows` (positions in the file) of `table`'s data file `add`
+    /// behind an inline deletion vector, as Spark or Databricks delete rows
+    /// (bianzhi's own writes never add one), in a commit written by hand
+    /// that also raises the protocol to deletion vectors. In place, the
+    /// file's `add` is replaced by one carrying the vector; otherwise a
+    /// copy of the file is added under a new name carrying it.
+    fn commit_deletion_vector(
+        table: &std::path::Path,
+        add: &serde_json::Value,
+        rows: &[u64],
+        in_place: bool,
+    ) {
+        let mut deleted = roaring::RoaringTreemap::new();
+        deleted.extend(rows.iter().copied());
+        // The Delta protocol's inline form: the portable RoaringBitmap
+        // magic, the bitmap, Z85-encoded (whole 4-byte groups).
+        let mut vector = 1_681_511_377u32.to_le_bytes().to_vec();
+        deleted.serialize_into(&mut vector).unwrap();
+        assert_eq!(vector.len() % 4, 0, "an even number of rows");
+        let mut added = add.clone();
+        added["deletionVector"] = serde_json::json!({
+            "storageType": "i",
+            "pathOrInlineDv": z85::encode(&vector),
+            "sizeInBytes": vector.len(),
+            "cardinality": rows.len(),
+        });
+        added["dataChange"] = true.into();
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut actions = vec![serde_json::json!({"protocol": {
+            "minReaderVersion": 3,
+            "minWriterVersion": 7,
+            "readerFeatures": ["deletionVectors"],
+            "writerFeatures": ["deletionVectors"],
+        }})];
+        if in_place {
+            actions.push(serde_json::json!({"remove": {
+                "path": add["path"],
+                "deletionTimestamp": now,
+                "dataChange": true,
+                "extendedFileMetadata": true,
+                "partitionValues": add["partitionValues"],
+                "size": add["size"],
+            }}));
+        } else {
+            let copy = format!("copy-{}", add["path"].as_str().unwrap());
+            std::fs::copy(table.join(add["path"].as_str().unwrap()), table.join(&copy)).unwrap();
+            added["path"] = copy.into();
+        }
+        actions.push(serde_json::json!({"add": added}));
+        actions.push(serde_json::json!({"commitInfo": {"timestamp": now, "operation": "DELETE"}}));
+        let log = table.join("_delta_log");
+        let version = std::fs::read_dir(&log)
+            .unwrap()
+            .filter_map(|entry| {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                name.strip_suffix(".json")?.parse::<u64>().ok()
+            })
+            .max()
+            .unwrap()
+            + 1;
+        let lines: Vec<String> = actions.iter().map(|action| action.to_string()).collect();
+        std::fs::write(
+            log.join(format!("{version:020}.json")),
+            lines.join("\n") + "\n",
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn files_given_or_added_with_deletion_vectors_are_counted_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().to_str().unwrap();
+        let texts = ["负责全市档案工作", "組織實施交通管理", "负责全市价格工作"];
+        add_duty(location, 1, "承办市政府交办的其他事项").await;
+        let engine = Engine::open(location).await.unwrap();
+        let rows: Vec<String> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                format!(
+                    "({}, 1, 2024, {}, '{text}', DATE '2024-01-01')",
+                    i + 2,
+                    i + 2
+                )
+            })
+            .collect();
+        let session =
+            Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
+        session
+            .run_one(&format!(
+                "INSERT INTO org_duty (duty_id, org_id, version_year, seq, duty_text, valid_from) \
+                 VALUES {}",
+                rows.join(", ")
+            ))
+            .await
+            .unwrap();
+        drop((session, engine));
+        let table = dir.path().join("org_duty");
+        let files = live_files(&table);
+        assert_eq!(files.len(), 2);
+        let inserted = &files[1];
+        assert_eq!(
+            counted_at_open(location).await.0,
+            Some(CountKind::Added { documents: 3 })
+        );
+        assert_eq!(counted_at_open(location).await.0, Some(CountKind::Saved));
+
+        // Two of the three inserted rows deleted by a deletion vector: the
+        // file's key changes, so the corpus is counted whole, and reading
+        // the table applies the vector.
+        commit_deletion_vector(&table, inserted, &[0, 2], true);
+        let visible = ["承办市政府交办的其他事项", texts[1]];
+        assert_eq!(
+            counted_at_open(location).await,
+            (Some(CountKind::Whole), TokenWeights::from_texts(visible))
+        );
+
+        // A new file that comes with a deletion vector is not taken as an
+        // append (its rows are not what the file holds).
+        commit_deletion_vector(&table, &live_files(&table)[1], &[0, 1], false);
+        let visible = ["承办市政府交办的其他事项", texts[1], texts[2]];
+        assert_eq!(
+            counted_at_open(location).await,
+            (Some(CountKind::Whole), TokenWeights::from_texts(visible))
+        );
+        assert_eq!(documents_at_open(location).await, 3);
+    }
 }
