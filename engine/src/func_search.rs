@@ -175,6 +175,21 @@ struct LazyIndex {
 }
 
 impl LazyIndex {
+    /// Each table's newest version, pinned (the index holds exactly the
+    /// rows of the versions it records), and what the index records of
+    /// them.
+    async fn pinned(&self) -> Result<(Vec<PinnedVersion>, TableVersions)> {
+        let mut pinned = Vec::with_capacity(self.tables.len());
+        for table in &self.tables {
+            pinned.push(table.pinned().await?);
+        }
+        let versions = TableVersions {
+            versions: pinned.iter().map(PinnedVersion::version).collect(),
+            files: Some(pinned.iter().map(PinnedVersion::files).collect()),
+        };
+        Ok((pinned, versions))
+    }
+
     /// The index of the tables' current versions, built or brought up to
     /// date if needed: when `org` is unchanged and `org_duty` and
     /// `power_item` only gained files since (appends), only the rows of the
@@ -196,16 +211,7 @@ impl LazyIndex {
         let Some(state) = state.as_any().downcast_ref::<SessionState>() else {
             return plan_err!("func_search needs a DataFusion SessionState");
         };
-        // Each table's newest version, pinned: the index holds exactly the
-        // rows of the versions it records.
-        let mut pinned = Vec::with_capacity(self.tables.len());
-        for table in &self.tables {
-            pinned.push(table.pinned().await?);
-        }
-        let now = TableVersions {
-            versions: pinned.iter().map(PinnedVersion::version).collect(),
-            files: Some(pinned.iter().map(PinnedVersion::files).collect()),
-        };
+        let (pinned, now) = self.pinned().await?;
         if built.is_none() {
             if let Some(path) = &self.saved {
                 *built = read_saved_index(path).await;
@@ -225,18 +231,7 @@ impl LazyIndex {
             (Some(added), Some(built)) => (added, Some(built)),
             _ => (pinned.iter().map(PinnedVersion::provider).collect(), None),
         };
-        // A context of the tables as pinned (or only their added rows), with
-        // the searching session's settings and memory.
-        let config = state
-            .config()
-            .clone()
-            .with_create_default_catalog_and_schema(true)
-            .with_default_catalog_and_schema("datafusion", "public");
-        let ctx = SessionContext::new_with_config_rt(config, state.runtime_env().clone());
-        for (name, provider) in SOURCE_TABLES.iter().zip(sources) {
-            ctx.register_table(*name, provider)?;
-        }
-        let batches = ctx.sql(SEARCH_DOCUMENTS_SQL).await?.collect().await?;
+        let batches = search_documents(state, sources).await?;
         let tokenised: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let unsaved = tokenised + earlier.map_or(0, |earlier| earlier.unsaved);
         let whole = earlier.is_none();
@@ -248,30 +243,22 @@ impl LazyIndex {
         } else {
             built.take().map(|built| built.corpus)
         };
-        let corpus = tokio::task::spawn_blocking(move || match earlier {
-            Some(earlier) => match Arc::try_unwrap(earlier) {
-                Ok(earlier) => earlier.into_added(&batches),
-                Err(shared) => shared.with_added(&batches),
-            },
-            None => SearchCorpus::from_batches(&batches),
-        })
-        .await
-        .map_err(|e| DataFusionError::External(Box::new(e)))??;
-        let corpus = Arc::new(corpus);
+        let corpus = Arc::new(index_documents(earlier, batches).await?);
         let built_in = started.elapsed().as_secs_f64();
         // Saved after a whole build, and after appends once they are a
         // tenth of the index: a new engine reads it and adds what was
         // appended since, so saving after every append would only rewrite
         // the whole file for a few rows.
-        let mut saved = false;
-        if let Some(path) = &self.saved {
-            if whole || unsaved.saturating_mul(SAVE_AFTER_APPENDED) >= corpus.len() {
+        let due = whole || unsaved.saturating_mul(SAVE_AFTER_APPENDED) >= corpus.len();
+        let saved = match &self.saved {
+            Some(path) if due => {
                 let (path, header, corpus) = (path.clone(), now.header(), corpus.clone());
-                saved = tokio::task::spawn_blocking(move || save_index(&path, &header, &corpus))
+                tokio::task::spawn_blocking(move || save_index(&path, &header, &corpus))
                     .await
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?
             }
-        }
+            _ => false,
+        };
         let made = built.insert(Built {
             from: now,
             corpus: corpus.clone(),
@@ -289,6 +276,42 @@ impl LazyIndex {
         );
         Ok(corpus)
     }
+}
+
+/// The documents of `sources` (the tables as pinned, or only their added
+/// rows), read in a context with the searching session's settings and
+/// memory.
+async fn search_documents(
+    state: &SessionState,
+    sources: Vec<Arc<dyn TableProvider>>,
+) -> Result<Vec<RecordBatch>> {
+    let config = state
+        .config()
+        .clone()
+        .with_create_default_catalog_and_schema(true)
+        .with_default_catalog_and_schema("datafusion", "public");
+    let ctx = SessionContext::new_with_config_rt(config, state.runtime_env().clone());
+    for (name, provider) in SOURCE_TABLES.iter().zip(sources) {
+        ctx.register_table(*name, provider)?;
+    }
+    ctx.sql(SEARCH_DOCUMENTS_SQL).await?.collect().await
+}
+
+/// `batches` indexed on a blocking thread: added to `earlier` (in place
+/// when no search holds it any more), or a whole index.
+async fn index_documents(
+    earlier: Option<Arc<SearchCorpus>>,
+    batches: Vec<RecordBatch>,
+) -> Result<SearchCorpus> {
+    tokio::task::spawn_blocking(move || match earlier {
+        Some(earlier) => match Arc::try_unwrap(earlier) {
+            Ok(earlier) => earlier.into_added(&batches),
+            Err(shared) => shared.with_added(&batches),
+        },
+        None => SearchCorpus::from_batches(&batches),
+    })
+    .await
+    .map_err(|e| DataFusionError::External(Box::new(e)))?
 }
 
 /// The index saved at `path`, as built, if it is there, readable, of this
