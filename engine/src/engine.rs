@@ -229,7 +229,7 @@ impl Engine {
     /// Reads `similar_pairs`' saved tokens on a thread of its own, if no
     /// call has read them yet. A server does this as it starts, so that its
     /// first join finds the texts tokenised in memory rather than reading
-    /// the file then (0.1 s at 100,000 texts, 0.8 s at a million), at the
+    /// the file then (0.1 s at 100,000 texts, about 1.5 s at a million), at the
     /// price of holding them from the start. `None` if the thread could not
     /// be started (the first call then reads them, as without this).
     pub fn read_saved_pair_tokens_in_background(&self) -> Option<std::thread::JoinHandle<()>> {

@@ -71,8 +71,8 @@ impl PairTokenMemo {
         drop(self.lock());
     }
 
-    /// Whether the saved tokens have been read (or there were none to
-    /// read); asking does not read them.
+    /// Whether the memo has looked for saved tokens (and read them if any
+    /// were there); asking does not look.
     pub fn saved_read(&self) -> bool {
         self.store.lock().is_ok_and(|store| store.read_saved)
     }
