@@ -967,27 +967,9 @@ mod tests {
         let texts = ["负责全市档案工作", "組織實施交通管理", "负责全市价格工作"];
         add_duty(location, 1, "承办市政府交办的其他事项").await;
         let engine = Engine::open(location).await.unwrap();
-        let rows: Vec<String> = texts
-            .iter()
-            .enumerate()
-            .map(|(i, text)| {
-                format!(
-                    "({}, 1, 2024, {}, '{text}', DATE '2024-01-01')",
-                    i + 2,
-                    i + 2
-                )
-            })
-            .collect();
         let session =
             Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
-        session
-            .run_one(&format!(
-                "INSERT INTO org_duty (duty_id, org_id, version_year, seq, duty_text, valid_from) \
-                 VALUES {}",
-                rows.join(", ")
-            ))
-            .await
-            .unwrap();
+        session.run_one(&insert(&texts, 2)).await.unwrap();
         drop((session, engine));
         let table = dir.path().join("org_duty");
         let files = live_files(&table);
