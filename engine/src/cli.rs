@@ -604,8 +604,13 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let data_dir = config.data_dir.clone();
     let monitor_every = config.monitor_every;
     let server = Server::bind(engine.clone(), config).await?;
-    // An analyst's first 職能交叉 join should not wait for the tokens file.
+    // An analyst's first 職能交叉 join or search should not wait for the
+    // files the text functions saved.
     let _reading = engine.read_saved_pair_tokens_in_background();
+    tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.read_saved_search_index().await }
+    });
     let address = server.local_addr();
     let user = if trust { "analyst" } else { "<user>" };
     let ssl = if server.tls_enabled() {
