@@ -254,8 +254,9 @@ impl Engine {
     /// Reads the `func_search` index saved beside the tables, if no search
     /// has made one yet, for the first search to take (after checking it
     /// against the tables, as it checks the file). A server does this as it
-    /// starts (0.7 s at a million items), so that its first search answers
-    /// in milliseconds, at the price of holding the index from the start.
+    /// starts (0.6–0.7 s at a million items), so that its first search
+    /// answers in milliseconds, at the price of holding the index from the
+    /// start.
     pub async fn read_saved_search_index(&self) {
         if let Some(search) = &self.search {
             search.read_saved_ahead().await;
