@@ -9,8 +9,9 @@
 //! items there are, and rows inserted after opening (as the SQL tests do)
 //! are found. Rows appended since (new data files only) are added to the
 //! index; other changes build it again. The index is saved beside the
-//! tables (`SAVED_INDEX_FILE`) and read by the next engine's first search,
-//! which brings it up to date the same way.
+//! tables (`SAVED_INDEX_FILE`) and read by the next engine's first search
+//! (a server reads it ahead as it starts), which brings it up to date the
+//! same way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
