@@ -72,6 +72,8 @@ mod tests {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 
+    use bianzhi_udfs::text::TokenWeights;
+
     use super::SAVED_PAIR_TOKENS_FILE;
     use crate::checked_file::checked_contents;
     use crate::engine::Engine;
@@ -175,6 +177,47 @@ mod tests {
             engine.corpus_weights().last_count(),
             Some(crate::text_corpus::CountKind::Added { documents: 1 })
         );
+        assert_eq!(engine.similar_pairs_texts_held(), DUTIES.len() + 1);
+    }
+
+    #[tokio::test]
+    async fn counting_an_append_in_a_new_engine_leaves_the_saved_tokens_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = dir.path().to_str().unwrap();
+        let first = Engine::open(location).await.unwrap();
+        insert_duties(&first).await;
+        assert!(!pairs(&first).await.is_empty());
+        assert!(dir.path().join(SAVED_PAIR_TOKENS_FILE).exists());
+        drop(first);
+        // Another process appends a row: its count of that row alone does
+        // not read the saved tokens of the whole corpus.
+        let engine = Engine::open(location).await.unwrap();
+        let session =
+            Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
+        let appended = "负责全市档案监督管理";
+        session
+            .run_one(&format!(
+                "INSERT INTO org_duty (duty_id, org_id, version_year, seq, duty_text, valid_from) \
+                 VALUES (100, 2, 2024, 1, '{appended}', DATE '2024-01-01')"
+            ))
+            .await
+            .unwrap();
+        session
+            .run_one("SELECT func_similarity('档案', '档案馆')")
+            .await
+            .unwrap();
+        assert_eq!(
+            engine.corpus_weights().last_count(),
+            Some(crate::text_corpus::CountKind::Added { documents: 1 })
+        );
+        assert!(!engine.pair_tokens.saved_read());
+        assert_eq!(
+            *engine.text_weights(),
+            TokenWeights::from_texts(DUTIES.iter().copied().chain([appended]))
+        );
+        // A join then reads them and tokenises only the appended text.
+        assert!(!pairs(&engine).await.is_empty());
+        assert!(engine.pair_tokens.saved_read());
         assert_eq!(engine.similar_pairs_texts_held(), DUTIES.len() + 1);
     }
 
