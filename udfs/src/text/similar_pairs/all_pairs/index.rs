@@ -142,16 +142,12 @@ pub(super) struct Posting {
     pub(super) rest: f32,
 }
 
-/// What the candidate checks read of a posting's member, beside the
-/// posting (in a parallel array, read only for the entries that pass the
-/// first-token bound): walked in list order rather than looked up at random
-/// in `member_bounds`. Rounded up to `f32` like `Posting`.
+/// What the check after the walk reads of a candidate, beside the posting
+/// where it was taken (in a parallel array, read only for the entries that
+/// pass the first-token bound): read in list order rather than looked up at
+/// random in `member_bounds`. Rounded up to `f32` like `Posting`.
 #[derive(Clone, Copy, Default)]
 pub(super) struct PostingBounds {
-    /// The member's largest unit weight and the sum of its unit weights
-    /// (the size filter).
-    pub(super) largest: f32,
-    pub(super) sum: f32,
     /// The member's prefix end and its unit length from there.
     pub(super) prefix_end: u32,
     pub(super) prefix_end_rest: f32,
@@ -189,6 +185,10 @@ pub(super) struct GroupIndex {
     pub(super) starts: [Vec<usize>; 2],
     pub(super) postings: [Vec<Posting>; 2],
     pub(super) posting_bounds: [Vec<PostingBounds>; 2],
+    /// Per side: the smallest largest unit weight and the smallest sum of
+    /// unit weights of its members, so that a probe knows whether the size
+    /// filter can drop any of them.
+    pub(super) size_floor: [(f64, f64); 2],
     pub(super) two_sided: bool,
     /// The threshold loosened by `SLACK`.
     pub(super) bound: f64,
@@ -238,6 +238,7 @@ impl GroupIndex {
             starts: Default::default(),
             postings: Default::default(),
             posting_bounds: Default::default(),
+            size_floor: [(f64::INFINITY, f64::INFINITY); 2],
             two_sided,
             bound,
         };
@@ -246,6 +247,10 @@ impl GroupIndex {
             index.starts[side] = starts;
             index.postings[side] = postings;
             index.posting_bounds[side] = posting_bounds;
+        }
+        for (bounds, &side) in index.member_bounds.iter().zip(&index.sides) {
+            let floor = &mut index.size_floor[usize::from(side)];
+            *floor = (floor.0.min(bounds.largest), floor.1.min(bounds.sum));
         }
         scratch.reset(order);
         index
@@ -304,14 +309,11 @@ impl GroupIndex {
                 .collect();
             for member in (0..self.rows.len()).filter(of_side) {
                 let MemberBounds {
-                    largest,
-                    sum,
                     prefix_end,
                     prefix_end_rest,
+                    ..
                 } = self.member_bounds[member];
                 let bounds = PostingBounds {
-                    largest: rounded_up(largest),
-                    sum: rounded_up(sum),
                     prefix_end,
                     prefix_end_rest: rounded_up(prefix_end_rest),
                 };

@@ -304,6 +304,12 @@ impl GroupIndex {
             &self.posting_bounds[other_side],
         );
         let MemberBounds { largest, sum, .. } = self.member_bounds[member];
+        // The size filter reads a member's bounds, which lie at random in
+        // memory: only when it can drop one of the other side's members (at
+        // a threshold of 0.5 it almost never can).
+        let (floor_largest, floor_sum) = self.size_floor[other_side];
+        let size_filter_may_drop =
+            largest * floor_sum < self.bound || floor_largest * sum < self.bound;
         let begin = self.ordered_offsets[member];
         for index in begin..begin + self.prefix_lengths[member] {
             let (position, unit) = (self.ordered[index] as usize, self.ordered_units[index]);
@@ -364,10 +370,13 @@ impl GroupIndex {
                 // Then the size filter: the dot product of unit vectors is
                 // at most either one's largest weight times the other's
                 // weight sum.
-                if largest * f64::from(other_bounds.sum) < self.bound
-                    || f64::from(other_bounds.largest) * sum < self.bound
-                {
-                    continue;
+                if size_filter_may_drop {
+                    let other_bounds = &self.member_bounds[other as usize];
+                    if largest * other_bounds.sum < self.bound
+                        || other_bounds.largest * sum < self.bound
+                    {
+                        continue;
+                    }
                 }
                 taken[word] |= bit;
                 met_table.insert(other, met.len());
