@@ -445,3 +445,49 @@ fn empty_and_tokenless_rows_pair_with_nothing() {
     assert_eq!(found[0].score, 1.0);
     assert!(similar_pairs(&[], None, &TokenWeights::uniform(), &options).is_empty());
 }
+
+#[test]
+fn size_floor_holds_each_sides_smallest_bounds() {
+    // A probe reads a candidate's size-filter numbers only when the other
+    // side's floor says the filter can drop one; the floors must be the
+    // true minima, and at a high threshold some probes must read them (so
+    // the brute-force tests at 0.9 and 1.0 go through that branch).
+    let texts = random_texts(600, 21);
+    let rows = rows(&texts, 1, 0);
+    let weights = TokenWeights::from_texts(&texts);
+    let corpus = TokenizedRows::new(&rows, &weights, 1, &mut TokenStore::default());
+    let members: Vec<u32> = (0..rows.len() as u32)
+        .filter(|&row| corpus.norms[row as usize] > 0.0)
+        .collect();
+    let sides: Vec<u8> = (0..rows.len()).map(|row| (row % 2) as u8).collect();
+    let mut scratch = GroupScratch::new(corpus.vocabulary_len());
+    let group = GroupIndex::new(&corpus, members, &sides, true, 0.9, 1, &mut scratch);
+    for side in 0..2u8 {
+        let of_side = || {
+            group
+                .member_bounds
+                .iter()
+                .zip(&group.sides)
+                .filter(move |(_, &s)| s == side)
+                .map(|(bounds, _)| bounds)
+        };
+        let smallest_largest = of_side().map(|b| b.largest).fold(f64::INFINITY, f64::min);
+        let smallest_sum = of_side().map(|b| b.sum).fold(f64::INFINITY, f64::min);
+        assert!(smallest_largest.is_finite(), "side {side} has members");
+        assert_eq!(
+            group.size_floor[usize::from(side)],
+            (smallest_largest, smallest_sum),
+            "side {side}"
+        );
+    }
+    let reading = group
+        .member_bounds
+        .iter()
+        .zip(&group.sides)
+        .filter(|(bounds, &side)| {
+            let (floor_largest, floor_sum) = group.size_floor[1 - usize::from(side)];
+            bounds.largest * floor_sum < group.bound || floor_largest * bounds.sum < group.bound
+        })
+        .count();
+    assert!(reading > 0, "no probe can drop by size at 0.9");
+}
