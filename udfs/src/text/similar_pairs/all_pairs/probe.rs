@@ -65,8 +65,11 @@ impl ProbeScratch {
 
 /// Where each candidate of the member being probed is in `ProbeScratch::met`:
 /// an open-addressing hash table (linear probing), small enough to stay in
-/// cache where an array over all members would not. Emptied between probes
-/// by starting a new generation: a slot of an older one is free.
+/// cache where an array over all members would not. A slot holds only the
+/// index into `met`, whose record names the member (read anyway when the
+/// candidate's sum grows), so that more slots share a cache line. Emptied
+/// between probes by starting a new generation: a slot of an older one is
+/// free.
 pub(super) struct CandidateTable {
     pub(super) slots: Vec<CandidateSlot>,
     /// The generation of the taken slots.
@@ -77,7 +80,6 @@ pub(super) struct CandidateTable {
 
 #[derive(Clone, Copy)]
 pub(super) struct CandidateSlot {
-    pub(super) member: u32,
     /// Index into `met`.
     pub(super) index: u32,
     pub(super) generation: u32,
@@ -85,7 +87,6 @@ pub(super) struct CandidateSlot {
 
 impl CandidateTable {
     pub(super) const FREE: CandidateSlot = CandidateSlot {
-        member: 0,
         index: 0,
         generation: 0,
     };
@@ -105,11 +106,12 @@ impl CandidateTable {
         (u64::from(member).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
     }
 
-    /// Records `member` at `index`; `member` must not be in the table.
+    /// Records `member` at `index` (`met.len()`, the records before it being
+    /// `met`); `member` must not be in the table.
     #[inline]
-    pub(super) fn insert(&mut self, member: u32, index: usize) {
+    pub(super) fn insert(&mut self, member: u32, index: usize, met: &[Met]) {
         if (self.len + 1) * 2 > self.slots.len() {
-            self.grow();
+            self.grow(met);
         }
         self.place(member, index as u32);
         self.len += 1;
@@ -118,12 +120,12 @@ impl CandidateTable {
     /// Doubles the slots, placing the members recorded again.
     #[cold]
     #[inline(never)]
-    fn grow(&mut self) {
+    fn grow(&mut self, met: &[Met]) {
         let grown = vec![Self::FREE; self.slots.len() * 2];
         let old = std::mem::replace(&mut self.slots, grown);
         let generation = self.generation;
         for slot in old.into_iter().filter(|slot| slot.generation == generation) {
-            self.place(slot.member, slot.index);
+            self.place(met[slot.index as usize].member, slot.index);
         }
     }
 
@@ -135,26 +137,21 @@ impl CandidateTable {
             slot = (slot + 1) & mask;
         }
         self.slots[slot] = CandidateSlot {
-            member,
             index,
             generation: self.generation,
         };
     }
 
-    /// The index recorded for `member`, which is in the table. (No slot
-    /// is freed within a generation, so none lies between a member's home
-    /// and its slot.)
+    /// The index recorded for `member`, which is in the table, `met` being
+    /// the records. (No slot is freed within a generation, so none lies
+    /// between a member's home and its slot.)
     #[inline]
-    pub(super) fn find(&self, member: u32) -> usize {
+    pub(super) fn find(&self, member: u32, met: &[Met]) -> usize {
         let mask = self.slots.len() - 1;
         let mut slot = self.home(member);
         loop {
-            let CandidateSlot {
-                member: found,
-                index,
-                generation,
-            } = self.slots[slot];
-            if found == member && generation == self.generation {
+            let CandidateSlot { index, generation } = self.slots[slot];
+            if generation == self.generation && met[index as usize].member == member {
                 return index as usize;
             }
             slot = (slot + 1) & mask;
@@ -354,7 +351,8 @@ impl GroupIndex {
                 let (word, bit) = (other as usize / 64, 1u64 << (other % 64));
                 let product = unit * f64::from(entry.unit);
                 if taken[word] & bit != 0 {
-                    let found = &mut met[met_table.find(other)];
+                    let found = met_table.find(other, met);
+                    let found = &mut met[found];
                     found.accumulated += product;
                     // The member's prefix is walked in token order: the
                     // last rest lengths written are the smallest.
@@ -379,7 +377,7 @@ impl GroupIndex {
                     }
                 }
                 taken[word] |= bit;
-                met_table.insert(other, met.len());
+                met_table.insert(other, met.len(), met);
                 met.push(Met {
                     member: other,
                     last_index: index as u32,
@@ -470,13 +468,29 @@ mod tests {
         let mut members: Vec<u32> = (0..5000).map(|_| random.below(1 << 30) as u32).collect();
         members.sort_unstable();
         members.dedup();
+        let record = |member: u32| Met {
+            member,
+            last_index: 0,
+            accumulated: 0.0,
+            rest: 0.0,
+            prefix_end: 0,
+            prefix_end_rest: 0.0,
+        };
         let mut table = CandidateTable::new();
         for round in 0..2 {
-            for (index, &member) in members.iter().enumerate() {
-                table.insert(member, index + round);
+            // The second round records the members in another order.
+            let order: Vec<u32> = if round == 0 {
+                members.clone()
+            } else {
+                members.iter().rev().copied().collect()
+            };
+            let mut met = Vec::new();
+            for &member in &order {
+                table.insert(member, met.len(), &met);
+                met.push(record(member));
             }
-            for (index, &member) in members.iter().enumerate() {
-                assert_eq!(table.find(member), index + round, "member {member}");
+            for (index, &member) in order.iter().enumerate() {
+                assert_eq!(table.find(member, &met), index, "member {member}");
             }
             table.clear();
             assert_eq!(table.len, 0);
@@ -486,14 +500,15 @@ mod tests {
                 .all(|slot| slot.generation != table.generation));
         }
         // The generation wraps round: every slot is freed for real.
-        table.insert(7, 3);
+        let met = vec![record(7), record(9)];
+        table.insert(7, 0, &met[..0]);
         table.generation = u32::MAX;
-        table.insert(9, 4);
+        table.insert(9, 1, &met[..1]);
         table.clear();
         assert_eq!(table.generation, 1);
         assert!(table.slots.iter().all(|slot| slot.generation == 0));
-        table.insert(9, 5);
-        assert_eq!(table.find(9), 5);
+        table.insert(9, 1, &met[..1]);
+        assert_eq!(table.find(9, &met), 1);
     }
 
     #[test]
