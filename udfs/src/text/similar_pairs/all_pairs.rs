@@ -46,15 +46,19 @@
 //!   tables for the next process; the weights are applied at each call.
 //! - **Memory.** The walk looks up no member's record at random: a posting
 //!   carries the member's unit weight and rest length there, and a
-//!   parallel array its size-filter numbers and prefix end (all rounded up
-//!   to `f32`, which only loosens the bounds), copied into the candidate's
-//!   record when it is taken. Entries that neither belong to a candidate
+//!   parallel array its prefix end and the unit length from there (all
+//!   rounded up to `f32`, which only loosens the bounds), copied into the
+//!   candidate's record when it is taken. The size filter reads the
+//!   member's own record, but only in a probe where it can drop one of the
+//!   other side's members (the side's smallest numbers say so; at 0.5 it
+//!   hardly ever can). Entries that neither belong to a candidate
 //!   nor pass the first-token bound (most of them) are skipped by a tight
 //!   loop reading only the posting and one bit. The records of the probing
 //!   row's candidates are kept in the order taken and found through a
-//!   small hash table, which stays in cache where an array over all
-//!   members (24 MB at a million) did not; and each thread finds the end
-//!   of a posting list from where it ended for its previous probe.
+//!   small hash table of indexes into them, which stays in cache where an
+//!   array over all members (24 MB at a million, or 4 MB of indexes) did
+//!   not; and each thread finds the end of a posting list from where it
+//!   ended for its previous probe.
 //!
 //! The bounds are loosened by a relative `1e-9` so that rounding in the
 //! filters can only let more candidates through, never fewer. Tokenising,
