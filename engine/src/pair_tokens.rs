@@ -118,6 +118,24 @@ mod tests {
     }
 
     /// Inserts `DUTIES` into `org_duty`.
+    /// Appends one duty row (id 100) and runs a statement that brings the
+    /// corpus counts up to date with it.
+    async fn append_duty_and_count(engine: &Engine, text: &str) {
+        let session =
+            Session::new(engine, Settings::default(), SessionIdentity::default()).unwrap();
+        session
+            .run_one(&format!(
+                "INSERT INTO org_duty (duty_id, org_id, version_year, seq, duty_text, valid_from) \
+                 VALUES (100, 2, 2024, 1, '{text}', DATE '2024-01-01')"
+            ))
+            .await
+            .unwrap();
+        session
+            .run_one("SELECT func_similarity('档案', '档案馆')")
+            .await
+            .unwrap();
+    }
+
     async fn insert_duties(engine: &Engine) {
         let session =
             Session::new(engine, Settings::default(), SessionIdentity::default()).unwrap();
@@ -160,19 +178,7 @@ mod tests {
         assert_eq!(pairs(&engine).await, expected);
         assert_eq!(engine.similar_pairs_texts_held(), DUTIES.len());
         // An append is counted with its texts kept too.
-        let session =
-            Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
-        session
-            .run_one(
-                "INSERT INTO org_duty (duty_id, org_id, version_year, seq, duty_text, valid_from) \
-                 VALUES (100, 2, 2024, 1, '负责全市档案监督管理', DATE '2024-01-01')",
-            )
-            .await
-            .unwrap();
-        session
-            .run_one("SELECT func_similarity('档案', '档案馆')")
-            .await
-            .unwrap();
+        append_duty_and_count(&engine, "负责全市档案监督管理").await;
         assert_eq!(
             engine.corpus_weights().last_count(),
             Some(crate::text_corpus::CountKind::Added { documents: 1 })
@@ -192,20 +198,8 @@ mod tests {
         // Another process appends a row: its count of that row alone does
         // not read the saved tokens of the whole corpus.
         let engine = Engine::open(location).await.unwrap();
-        let session =
-            Session::new(&engine, Settings::default(), SessionIdentity::default()).unwrap();
         let appended = "负责全市档案监督管理";
-        session
-            .run_one(&format!(
-                "INSERT INTO org_duty (duty_id, org_id, version_year, seq, duty_text, valid_from) \
-                 VALUES (100, 2, 2024, 1, '{appended}', DATE '2024-01-01')"
-            ))
-            .await
-            .unwrap();
-        session
-            .run_one("SELECT func_similarity('档案', '档案馆')")
-            .await
-            .unwrap();
+        append_duty_and_count(&engine, appended).await;
         assert_eq!(
             engine.corpus_weights().last_count(),
             Some(crate::text_corpus::CountKind::Added { documents: 1 })

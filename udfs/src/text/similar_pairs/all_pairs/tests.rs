@@ -212,6 +212,33 @@ fn large_group_probes_on_several_threads() {
     );
 }
 
+/// One group's index over `rows` (those with tokens), as the join builds
+/// it, with the tokenised rows it was built from.
+fn group_index(
+    rows: &[PairRow<'_>],
+    weights: &TokenWeights,
+    sides: &[u8],
+    two_sided: bool,
+    threshold: f64,
+    threads: usize,
+) -> (TokenizedRows, GroupIndex) {
+    let corpus = TokenizedRows::new(rows, weights, threads, &mut TokenStore::default());
+    let members: Vec<u32> = (0..rows.len() as u32)
+        .filter(|&row| corpus.norms[row as usize] > 0.0)
+        .collect();
+    let mut scratch = GroupScratch::new(corpus.vocabulary_len());
+    let group = GroupIndex::new(
+        &corpus,
+        members,
+        sides,
+        two_sided,
+        threshold,
+        threads,
+        &mut scratch,
+    );
+    (corpus, group)
+}
+
 #[test]
 fn index_and_tokens_are_the_same_on_any_number_of_threads() {
     // Tokenising and indexing split the rows among threads and merge
@@ -219,14 +246,9 @@ fn index_and_tokens_are_the_same_on_any_number_of_threads() {
     let texts = random_texts(700, 5);
     let rows = rows(&texts, 1, 0);
     let weights = TokenWeights::from_texts(&texts);
+    let sides = vec![0u8; rows.len()];
     let built = |threads: usize| {
-        let corpus = TokenizedRows::new(&rows, &weights, threads, &mut TokenStore::default());
-        let members: Vec<u32> = (0..rows.len() as u32)
-            .filter(|&row| corpus.norms[row as usize] > 0.0)
-            .collect();
-        let mut scratch = GroupScratch::new(corpus.vocabulary_len());
-        let sides = vec![0u8; rows.len()];
-        let group = GroupIndex::new(&corpus, members, &sides, false, 0.5, threads, &mut scratch);
+        let (corpus, group) = group_index(&rows, &weights, &sides, false, 0.5, threads);
         let postings: Vec<(u32, f32, f32, u32, f32)> = group.postings[0]
             .iter()
             .zip(&group.posting_bounds[0])
@@ -344,13 +366,8 @@ fn filters_leave_few_candidates() {
     let texts = random_texts(1500, 3);
     let rows = rows(&texts, 1, 0);
     let weights = TokenWeights::from_texts(&texts);
-    let corpus = TokenizedRows::new(&rows, &weights, 1, &mut TokenStore::default());
-    let members: Vec<u32> = (0..rows.len() as u32)
-        .filter(|&row| corpus.norms[row as usize] > 0.0)
-        .collect();
-    let mut scratch = GroupScratch::new(corpus.vocabulary_len());
     let sides = vec![0u8; rows.len()];
-    let group = GroupIndex::new(&corpus, members, &sides, false, 0.8, 2, &mut scratch);
+    let (_, group) = group_index(&rows, &weights, &sides, false, 0.8, 2);
     let mut probe = group.probe_scratch();
     let mut scored = 0usize;
     for member in 0..group.rows.len() {
@@ -455,13 +472,8 @@ fn size_floor_holds_each_sides_smallest_bounds() {
     let texts = random_texts(600, 21);
     let rows = rows(&texts, 1, 0);
     let weights = TokenWeights::from_texts(&texts);
-    let corpus = TokenizedRows::new(&rows, &weights, 1, &mut TokenStore::default());
-    let members: Vec<u32> = (0..rows.len() as u32)
-        .filter(|&row| corpus.norms[row as usize] > 0.0)
-        .collect();
     let sides: Vec<u8> = (0..rows.len()).map(|row| (row % 2) as u8).collect();
-    let mut scratch = GroupScratch::new(corpus.vocabulary_len());
-    let group = GroupIndex::new(&corpus, members, &sides, true, 0.9, 1, &mut scratch);
+    let (_, group) = group_index(&rows, &weights, &sides, true, 0.9, 1);
     for side in 0..2u8 {
         let of_side = || {
             group
