@@ -33,6 +33,14 @@
 //!   the two prefixes, so a candidate whose sum plus the product of both
 //!   rows' unit lengths from there (Cauchy–Schwarz) falls short is dropped
 //!   unscored.
+//! - **Marks.** Most rows taken at a first shared token share no other
+//!   prefix token with the probing row, and that check drops them. So a
+//!   row whose product plus what tokens at or past either prefix end can
+//!   add falls short is not recorded but marked (a bit, and its sum so far
+//!   in a byte, rounded up); met again, it is recorded with that sum if the
+//!   sum plus the new product can now reach the threshold, and stays
+//!   marked with the larger sum if not. A row never met again would have
+//!   been dropped unscored.
 //! - **Verification.** Every remaining candidate is scored with the very
 //!   weights and the same arithmetic, in the same order, as
 //!   `func_similarity` (see `WeightedTokens`), so the scores are
@@ -45,10 +53,10 @@
 //!   memo (`memo.rs`) for later calls, and saved by an engine beside its
 //!   tables for the next process; the weights are applied at each call.
 //! - **Memory.** The walk looks up no member's record at random: a posting
-//!   carries the member's unit weight and rest length there, and a
-//!   parallel array its prefix end and the unit length from there (all
-//!   rounded up to `f32`, which only loosens the bounds), copied into the
-//!   candidate's record when it is taken. The size filter reads the
+//!   carries the member's unit weight, its rest length there and from its
+//!   prefix end (all rounded up to `f32`, which only loosens the bounds),
+//!   and a parallel array its prefix end, read only when it becomes a
+//!   candidate. The size filter reads the
 //!   member's own record, but only in a probe where it can drop one of the
 //!   other side's members (the side's smallest numbers say so; at 0.5 it
 //!   hardly ever can). Entries that neither belong to a candidate

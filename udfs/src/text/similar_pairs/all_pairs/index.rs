@@ -116,8 +116,8 @@ impl GroupScratch {
 }
 
 /// What the filters read of one member, together: of the probing member
-/// itself, and (rounded, in `PostingBounds`) of the members in its
-/// postings.
+/// itself, and (rounded, in `Posting` and `PostingBounds`) of the members
+/// in its postings.
 #[derive(Clone, Copy)]
 pub(super) struct MemberBounds {
     /// The largest unit weight and the sum of the unit weights: the size
@@ -132,25 +132,27 @@ pub(super) struct MemberBounds {
 }
 
 /// One entry of a posting list: a member whose prefix holds the position,
-/// its unit weight there and the length of its unit vector after it. The
-/// numbers are rounded up to `f32`, which only loosens the bounds:
-/// candidates are scored in full precision.
+/// its unit weight there, the length of its unit vector after it and from
+/// its prefix end on (16 bytes, four to a cache line). The numbers are
+/// rounded up to `f32`, which only loosens the bounds: candidates are
+/// scored in full precision.
 #[derive(Clone, Copy, Default)]
 pub(super) struct Posting {
     pub(super) member: u32,
     pub(super) unit: f32,
     pub(super) rest: f32,
+    /// The length of the member's unit vector from its prefix end on.
+    pub(super) end_rest: f32,
 }
 
-/// What the check after the walk reads of a candidate, beside the posting
-/// where it was taken (in a parallel array, read only for the entries that
-/// pass the first-token bound): read in list order rather than looked up at
-/// random in `member_bounds`. Rounded up to `f32` like `Posting`.
+/// What the check after the walk reads of a candidate beside its posting,
+/// in a parallel array read only when a member becomes a candidate (the
+/// walk's other decisions need only the posting): read in list order
+/// rather than looked up at random in `member_bounds`.
 #[derive(Clone, Copy, Default)]
 pub(super) struct PostingBounds {
-    /// The member's prefix end and its unit length from there.
+    /// The member's prefix end.
     pub(super) prefix_end: u32,
-    pub(super) prefix_end_rest: f32,
 }
 
 /// The nearest `f32` at or above `value` (which is finite and not negative).
@@ -313,10 +315,8 @@ impl GroupIndex {
                     prefix_end_rest,
                     ..
                 } = self.member_bounds[member];
-                let bounds = PostingBounds {
-                    prefix_end,
-                    prefix_end_rest: rounded_up(prefix_end_rest),
-                };
+                let bounds = PostingBounds { prefix_end };
+                let end_rest = rounded_up(prefix_end_rest);
                 for index in prefix(member) {
                     // A prefix's positions ascend.
                     let position = self.ordered[index] as usize;
@@ -336,6 +336,7 @@ impl GroupIndex {
                             member,
                             index,
                         )),
+                        end_rest,
                     };
                     entries_bounds[*slot] = bounds;
                     *slot += 1;

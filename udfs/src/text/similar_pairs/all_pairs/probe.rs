@@ -12,12 +12,31 @@ use super::{SHARED_GROUP_SIZE, SLACK};
 /// rows have longer candidate lists), large enough to keep the counter cold.
 pub(super) const PROBE_BLOCK: usize = 64;
 
+/// A marked member's sum is kept in `MARKED_SCALE`ths.
+const MARKED_SCALE: f64 = 255.0;
+
+/// `sum` in `MARKED_SCALE`ths, rounded up (a kept sum is below the
+/// threshold, so at most 1).
+#[inline]
+fn marked_sum(sum: f64) -> u8 {
+    // Truncated plus one rather than `ceil`, which is a call on baseline
+    // x86-64.
+    ((sum * (1.0 + SLACK) * MARKED_SCALE) as u32 + 1).min(MARKED_SCALE as u32) as u8
+}
+
 /// Per-thread state of a group's probe, reused from one probing member to
 /// the next.
 pub(super) struct ProbeScratch {
-    /// One bit per member: taken as a candidate by the member probed last.
-    /// Most posting entries only read this (a few kilobytes, in cache).
+    /// One bit per member: met by the member probed last, as a candidate
+    /// or marked. Most posting entries only read this (a few kilobytes, in
+    /// cache).
     pub(super) taken: Vec<u64>,
+    /// Per member marked by the member probed last (see `probe_member`):
+    /// at least the sum of the products of its shared tokens met so far,
+    /// in 255ths rounded up (never 0); 0 for every other member. And the
+    /// members marked, to clear their entries.
+    pub(super) marked_sums: Vec<u8>,
+    pub(super) marks: Vec<u32>,
     /// What the member probed last found of each candidate, in the order
     /// taken, and where each is in that list.
     pub(super) met: Vec<Met>,
@@ -31,6 +50,11 @@ pub(super) struct ProbeScratch {
     /// and size filters, for the trace log.
     pub(super) walked: usize,
     pub(super) after_size: usize,
+    /// Members marked, marked members met again and kept marked, and
+    /// marked members taken as candidates, for the trace log.
+    pub(super) marked_count: usize,
+    pub(super) marked_again: usize,
+    pub(super) promoted: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -53,12 +77,17 @@ impl ProbeScratch {
     pub(super) fn new(members: usize, positions: usize) -> Self {
         Self {
             taken: vec![0; members.div_ceil(64)],
+            marks: Vec::new(),
+            marked_sums: vec![0; members],
             met: Vec::new(),
             met_table: CandidateTable::new(),
             cursors: [vec![0; positions], vec![0; positions]],
             candidates: Vec::new(),
             walked: 0,
             after_size: 0,
+            marked_count: 0,
+            marked_again: 0,
+            promoted: 0,
         }
     }
 }
@@ -249,6 +278,9 @@ impl GroupIndex {
             tracing::trace!(
                 walked = probe.walked,
                 after_size = probe.after_size,
+                marked = probe.marked_count,
+                marked_again = probe.marked_again,
+                promoted = probe.promoted,
                 scored,
                 found = found.len(),
                 "similar_pairs: candidates of one thread"
@@ -281,18 +313,41 @@ impl GroupIndex {
     /// a search in its token list; so first that length is loosened to the
     /// row's length after the last shared token found (no search), and the
     /// search is made only for the candidates this keeps.
+    ///
+    /// Most members taken this way share only that one prefix token with
+    /// `member`, and the check after the walk drops them. So a member is
+    /// recorded only if its product plus what tokens at or past either
+    /// prefix end can add (`beyond`, from the posting alone) reaches the
+    /// threshold; otherwise it is only *marked*: its bit set, and its
+    /// product kept in a byte (rounded up). If the walk never meets it
+    /// again, that check would have dropped it. Met again, its kept sum plus
+    /// the new product is checked the same way: it becomes a candidate with
+    /// that sum if it may reach the threshold, and stays marked with the
+    /// larger sum if not. Marking costs a bit, a byte and a push, where
+    /// recording cost a hash-table slot, a record and its check.
     pub(super) fn probe_member(&self, member: usize, probe: &mut ProbeScratch) {
         let ProbeScratch {
             taken,
+            marks,
+            marked_sums,
             met,
             met_table,
             cursors,
             candidates,
             walked,
             after_size,
+            marked_count,
+            marked_again,
+            promoted,
         } = probe;
         candidates.clear();
         met.clear();
+        marks.clear();
+        let MemberBounds {
+            prefix_end: member_end,
+            prefix_end_rest: member_end_rest,
+            ..
+        } = self.member_bounds[member];
         let side = usize::from(self.sides[member]);
         let other_side = if self.two_sided { 1 - side } else { side };
         let (starts, postings, posting_bounds) = (
@@ -346,10 +401,42 @@ impl GroupIndex {
                 };
                 let at = next + skipped;
                 next = at + 1;
-                let (entry, other_bounds) = (&list[at], &list_bounds[at]);
+                let entry = &list[at];
                 let other = entry.member;
                 let (word, bit) = (other as usize / 64, 1u64 << (other % 64));
                 let product = unit * f64::from(entry.unit);
+                // What shared tokens at or past either prefix end can add to
+                // the pair's score: if the other's prefix ends first, at
+                // most the member's rest length after this token times the
+                // other's from its prefix end, else the member's from its
+                // prefix end times the other's after this token. Which one
+                // is not known without reading beside the postings: the
+                // larger.
+                let beyond = (member_rest * f64::from(entry.end_rest))
+                    .max(member_end_rest * f64::from(entry.rest));
+                if taken[word] & bit != 0 && marked_sums[other as usize] != 0 {
+                    // Met again after being marked: take it only if the
+                    // sum so far can now reach the threshold.
+                    let accumulated =
+                        f64::from(marked_sums[other as usize]) / MARKED_SCALE + product;
+                    if accumulated * (1.0 + SLACK) + beyond < self.bound {
+                        marked_sums[other as usize] = marked_sum(accumulated);
+                        *marked_again += 1;
+                        continue;
+                    }
+                    *promoted += 1;
+                    marked_sums[other as usize] = 0;
+                    met_table.insert(other, met.len(), met);
+                    met.push(Met {
+                        member: other,
+                        last_index: index as u32,
+                        accumulated,
+                        rest: entry.rest,
+                        prefix_end: list_bounds[at].prefix_end,
+                        prefix_end_rest: entry.end_rest,
+                    });
+                    continue;
+                }
                 if taken[word] & bit != 0 {
                     let found = met_table.find(other, met);
                     let found = &mut met[found];
@@ -377,27 +464,36 @@ impl GroupIndex {
                     }
                 }
                 taken[word] |= bit;
+                if product * (1.0 + SLACK) + beyond < self.bound {
+                    // Unless the walk finds another shared token (most
+                    // candidates share one), the check after the walk drops
+                    // this one: mark it rather than record it.
+                    marked_sums[other as usize] = marked_sum(product);
+                    marks.push(other);
+                    continue;
+                }
                 met_table.insert(other, met.len(), met);
                 met.push(Met {
                     member: other,
                     last_index: index as u32,
                     accumulated: product,
                     rest: entry.rest,
-                    prefix_end: other_bounds.prefix_end,
-                    prefix_end_rest: other_bounds.prefix_end_rest,
+                    prefix_end: list_bounds[at].prefix_end,
+                    prefix_end_rest: entry.end_rest,
                 });
             }
         }
         *after_size += met.len();
+        *marked_count += marks.len();
         for found in met.iter() {
             taken[found.member as usize / 64] &= !(1u64 << (found.member % 64));
         }
+        for &other in marks.iter() {
+            let (word, bit) = (other as usize / 64, !(1u64 << (other % 64)));
+            taken[word] &= bit;
+            marked_sums[other as usize] = 0;
+        }
         met_table.clear();
-        let MemberBounds {
-            prefix_end: member_end,
-            prefix_end_rest: member_end_rest,
-            ..
-        } = self.member_bounds[member];
         let bound = self.bound;
         // A plain loop rather than `extend` over a `filter` closure: that
         // closure stopped being inlined when unrelated code of the crate

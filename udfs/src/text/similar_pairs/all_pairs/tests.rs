@@ -254,13 +254,7 @@ fn index_and_tokens_are_the_same_on_any_number_of_threads() {
             .zip(&group.posting_bounds[0])
             .map(|(entry, bounds)| {
                 let (member, unit, rest) = (entry.member, entry.unit, entry.rest);
-                (
-                    member,
-                    unit,
-                    rest,
-                    bounds.prefix_end,
-                    bounds.prefix_end_rest,
-                )
+                (member, unit, rest, bounds.prefix_end, entry.end_rest)
             })
             .collect();
         (
@@ -502,4 +496,47 @@ fn size_floor_holds_each_sides_smallest_bounds() {
         })
         .count();
     assert!(reading > 0, "no probe can drop by size at 0.9");
+}
+
+#[test]
+fn probes_keep_every_match_through_marks() {
+    // A member met at its first shared token whose sum cannot reach the
+    // threshold unless the walk meets it again is only marked; met again,
+    // it stays marked or becomes a candidate. Whatever the path, every
+    // earlier member matching the probing one must be a candidate, and
+    // every path must be taken here.
+    let texts = random_texts(900, 41);
+    let rows = rows(&texts, 1, 0);
+    let weights = TokenWeights::from_texts(&texts);
+    let sides = vec![0u8; rows.len()];
+    for threshold in [0.3, 0.5, 0.7] {
+        let (_, group) = group_index(&rows, &weights, &sides, false, threshold, 1);
+        let tokens: Vec<WeightedTokens> = group
+            .rows
+            .iter()
+            .map(|&row| WeightedTokens::new(rows[row as usize].text, &weights))
+            .collect();
+        let mut probe = group.probe_scratch();
+        let mut matches = 0;
+        for member in 0..group.rows.len() {
+            group.probe_member(member, &mut probe);
+            for earlier in 0..member {
+                if tokens[member].cosine(&tokens[earlier]) >= threshold {
+                    matches += 1;
+                    assert!(
+                        probe.candidates.contains(&(earlier as u32)),
+                        "t={threshold}: member {member} misses {earlier}"
+                    );
+                }
+            }
+        }
+        assert!(matches > 100, "t={threshold}: {matches} matches");
+        let case = format!(
+            "t={threshold}: {} marked, {} marked again, {} taken after a mark",
+            probe.marked_count, probe.marked_again, probe.promoted
+        );
+        assert!(probe.marked_count > 1000, "{case}");
+        assert!(probe.marked_again > 10, "{case}");
+        assert!(probe.promoted > 10, "{case}");
+    }
 }
