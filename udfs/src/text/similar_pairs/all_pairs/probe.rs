@@ -28,8 +28,8 @@ fn marked_sum(sum: f64) -> u8 {
 /// the next.
 pub(super) struct ProbeScratch {
     /// One bit per member: met by the member probed last, as a candidate
-    /// or marked. Most posting entries only read this (a few kilobytes, in
-    /// cache).
+    /// or marked. Most posting entries only read this (an eighth of a byte
+    /// a member, in cache).
     pub(super) taken: Vec<u64>,
     /// Per member marked by the member probed last (see `probe_member`):
     /// at least the sum of the products of its shared tokens met so far,
@@ -63,7 +63,8 @@ pub(super) struct Met {
     pub(super) member: u32,
     /// Index (into `ordered`) of the last shared token found.
     pub(super) last_index: u32,
-    /// Products of the shared prefix tokens found.
+    /// Products of the shared prefix tokens found (at least their sum, for
+    /// a member recorded after a mark).
     pub(super) accumulated: f64,
     /// This member's unit length after the last shared token found.
     pub(super) rest: f32,
@@ -489,8 +490,7 @@ impl GroupIndex {
             taken[found.member as usize / 64] &= !(1u64 << (found.member % 64));
         }
         for &other in marks.iter() {
-            let (word, bit) = (other as usize / 64, !(1u64 << (other % 64)));
-            taken[word] &= bit;
+            taken[other as usize / 64] &= !(1u64 << (other % 64));
             marked_sums[other as usize] = 0;
         }
         met_table.clear();
