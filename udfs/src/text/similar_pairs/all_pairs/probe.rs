@@ -345,9 +345,10 @@ impl GroupIndex {
         met.clear();
         marks.clear();
         let MemberBounds {
+            largest,
+            sum,
             prefix_end: member_end,
             prefix_end_rest: member_end_rest,
-            ..
         } = self.member_bounds[member];
         let side = usize::from(self.sides[member]);
         let other_side = if self.two_sided { 1 - side } else { side };
@@ -356,7 +357,6 @@ impl GroupIndex {
             &self.postings[other_side],
             &self.posting_bounds[other_side],
         );
-        let MemberBounds { largest, sum, .. } = self.member_bounds[member];
         // The size filter reads a member's bounds, which lie at random in
         // memory: only when it can drop one of the other side's members (at
         // a threshold of 0.5 it almost never can).
@@ -415,8 +415,35 @@ impl GroupIndex {
                 // larger.
                 let beyond = (member_rest * f64::from(entry.end_rest))
                     .max(member_end_rest * f64::from(entry.rest));
-                if taken[word] & bit != 0 && marked_sums[other as usize] != 0 {
-                    // Met again after being marked: take it only if the
+                let accumulated = if taken[word] & bit == 0 {
+                    // Not taken yet, and this entry passed the first-token
+                    // bound: if this is their first shared token, every
+                    // other shared token lies after it in both rows, so
+                    // this product plus both rest lengths bounds the score
+                    // (failing it, it was not their first shared token or
+                    // they cannot match). Then the size filter: the dot
+                    // product of unit vectors is at most either one's
+                    // largest weight times the other's weight sum.
+                    if size_filter_may_drop {
+                        let other_bounds = &self.member_bounds[other as usize];
+                        if largest * other_bounds.sum < self.bound
+                            || other_bounds.largest * sum < self.bound
+                        {
+                            continue;
+                        }
+                    }
+                    taken[word] |= bit;
+                    if product * (1.0 + SLACK) + beyond < self.bound {
+                        // Unless the walk finds another shared token (most
+                        // candidates share one), the check after the walk
+                        // drops this one: mark it rather than record it.
+                        marked_sums[other as usize] = marked_sum(product);
+                        marks.push(other);
+                        continue;
+                    }
+                    product
+                } else if marked_sums[other as usize] != 0 {
+                    // Met again after being marked: record it only if the
                     // sum so far can now reach the threshold.
                     let accumulated =
                         f64::from(marked_sums[other as usize]) / MARKED_SCALE + product;
@@ -427,18 +454,8 @@ impl GroupIndex {
                     }
                     *promoted += 1;
                     marked_sums[other as usize] = 0;
-                    met_table.insert(other, met.len(), met);
-                    met.push(Met {
-                        member: other,
-                        last_index: index as u32,
-                        accumulated,
-                        rest: entry.rest,
-                        prefix_end: list_bounds[at].prefix_end,
-                        prefix_end_rest: entry.end_rest,
-                    });
-                    continue;
-                }
-                if taken[word] & bit != 0 {
+                    accumulated
+                } else {
                     let found = met_table.find(other, met);
                     let found = &mut met[found];
                     found.accumulated += product;
@@ -447,37 +464,12 @@ impl GroupIndex {
                     found.last_index = index as u32;
                     found.rest = entry.rest;
                     continue;
-                }
-                // Not taken yet, and this entry passed the first-token
-                // bound: if this is their first shared token, every other
-                // shared token lies after it in both rows, so this product
-                // plus both rest lengths bounds the score (failing it, it
-                // was not their first shared token or they cannot match).
-                // Then the size filter: the dot product of unit vectors is
-                // at most either one's largest weight times the other's
-                // weight sum.
-                if size_filter_may_drop {
-                    let other_bounds = &self.member_bounds[other as usize];
-                    if largest * other_bounds.sum < self.bound
-                        || other_bounds.largest * sum < self.bound
-                    {
-                        continue;
-                    }
-                }
-                taken[word] |= bit;
-                if product * (1.0 + SLACK) + beyond < self.bound {
-                    // Unless the walk finds another shared token (most
-                    // candidates share one), the check after the walk drops
-                    // this one: mark it rather than record it.
-                    marked_sums[other as usize] = marked_sum(product);
-                    marks.push(other);
-                    continue;
-                }
+                };
                 met_table.insert(other, met.len(), met);
                 met.push(Met {
                     member: other,
                     last_index: index as u32,
-                    accumulated: product,
+                    accumulated,
                     rest: entry.rest,
                     prefix_end: list_bounds[at].prefix_end,
                     prefix_end_rest: entry.end_rest,
